@@ -1,0 +1,132 @@
+//! One scrape's worth of Koji data, read from the database within a deadline.
+//!
+//! [`Collector::scrape`] returns a plain [`Snapshot`] and never fails: an unreachable database
+//! gives `up = false`, a family that errors or misses the deadline is marked failed while the
+//! others still report. Nothing here knows about Prometheus; `exposition` turns the snapshot
+//! into text. Each family runs in its own read-only REPEATABLE READ transaction, so the numbers
+//! of one family agree with each other.
+
+pub mod hosts;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use sqlx::Connection;
+use tokio::time::timeout;
+
+use crate::db::Database;
+use crate::schema::SchemaFeatures;
+
+const BEGIN: &str = "begin isolation level repeatable read read only";
+
+/// What one scrape found.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The database answered during this scrape.
+    pub up: bool,
+    pub schema: Option<SchemaFeatures>,
+    /// One entry per family, in a fixed order.
+    pub outcomes: Vec<Outcome>,
+    pub hosts: Option<hosts::HostsSnapshot>,
+    /// Builders that report no job limit are held to this one.
+    pub default_max_jobs: u64,
+}
+
+/// How one family fared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub family: &'static str,
+    pub success: bool,
+    pub duration: Duration,
+}
+
+/// The families, in the order they are collected and reported.
+pub const FAMILIES: [&str; 1] = ["hosts"];
+
+/// Reads the database on demand; shared by every HTTP request.
+#[derive(Debug)]
+pub struct Collector {
+    db: Database,
+    default_max_jobs: u64,
+    /// Whether the previous scrape reached the database, so that an outage is logged when it
+    /// starts and when it ends rather than on every scrape.
+    was_up: AtomicBool,
+}
+
+impl Collector {
+    pub fn new(db: Database, default_max_jobs: u32) -> Self {
+        Self { db, default_max_jobs: u64::from(default_max_jobs), was_up: AtomicBool::new(true) }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Collects every family, spending at most `deadline` in total.
+    pub async fn scrape(&self, deadline: Duration) -> Snapshot {
+        let started = Instant::now();
+        let mut snapshot = Snapshot { default_max_jobs: self.default_max_jobs, ..Snapshot::default() };
+        let mut conn = match timeout(deadline, self.db.pool.acquire()).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(error)) => {
+                self.note_reachability(false, &error.to_string());
+                snapshot.outcomes = failed_families(started.elapsed());
+                return snapshot;
+            }
+            Err(_) => {
+                self.note_reachability(false, "no connection within the scrape deadline");
+                snapshot.outcomes = failed_families(started.elapsed());
+                return snapshot;
+            }
+        };
+        self.note_reachability(true, "");
+        snapshot.up = true;
+        snapshot.schema = self.db.features();
+        let Some(features) = snapshot.schema else {
+            snapshot.outcomes = failed_families(started.elapsed());
+            return snapshot;
+        };
+
+        let family_started = Instant::now();
+        let remaining = deadline.saturating_sub(started.elapsed());
+        let hosts = timeout(remaining, async {
+            let mut tx = conn.begin_with(BEGIN).await?;
+            let hosts = hosts::fetch(&mut tx, &features).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(hosts)
+        })
+        .await;
+        let success = match hosts {
+            Ok(Ok(hosts)) => {
+                snapshot.hosts = Some(hosts);
+                true
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(family = "hosts", %error, "collection failed");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(family = "hosts", "collection missed the scrape deadline");
+                // The connection may be in the middle of a statement; do not hand it back.
+                conn.close_on_drop();
+                false
+            }
+        };
+        snapshot.outcomes.push(Outcome { family: "hosts", success, duration: family_started.elapsed() });
+        snapshot
+    }
+
+    fn note_reachability(&self, up: bool, error: &str) {
+        let was_up = self.was_up.swap(up, Ordering::Relaxed);
+        match (was_up, up) {
+            (true, false) => tracing::error!(%error, "database unreachable; koji_up is 0 until it answers again"),
+            (false, false) => tracing::debug!(%error, "database still unreachable"),
+            (false, true) => tracing::info!("database reachable again"),
+            (true, true) => {}
+        }
+    }
+}
+
+fn failed_families(elapsed: Duration) -> Vec<Outcome> {
+    FAMILIES.iter().map(|family| Outcome { family, success: false, duration: elapsed }).collect()
+}

@@ -1,0 +1,487 @@
+//! Configuration: built-in defaults < TOML file < `KOJI_EXPORTER_*` environment < command-line flags.
+//!
+//! Every layer goes through one serde model with `deny_unknown_fields`, so a misspelt key is an
+//! error at start rather than a silently ignored setting. [`load`] returns a [`Config`] that has
+//! also passed [`Config::validate`]: values that parse but cannot work (a zero pool, a statement
+//! timeout longer than the scrape timeout, a TLS file that does not exist) are refused there, each
+//! with one line that names the key and the fix. Secrets (the database password, a password inside
+//! the URL) never leave this module unmasked except towards the database driver.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Environment variables with this prefix override the file; `__` separates nesting levels,
+/// as in `KOJI_EXPORTER_DATABASE__MAX_CONNECTIONS=3`.
+pub const ENV_PREFIX: &str = "KOJI_EXPORTER_";
+
+/// The exporter's whole configuration. Field names are the TOML keys.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub web: WebConfig,
+    pub log: LogConfig,
+    pub database: DatabaseConfig,
+    pub hosts: HostsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Address and port of the HTTP server.
+    pub listen_address: String,
+    /// Path that serves the metrics.
+    pub telemetry_path: String,
+    /// Upper bound of one scrape's database work; Prometheus' own timeout header can lower it.
+    pub scrape_timeout_seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// error, warn, info, debug or trace.
+    pub level: String,
+    /// logfmt or json.
+    pub format: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// libpq-style URL; the separate fields below override its parts.
+    pub url: Option<Secret>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub dbname: Option<String>,
+    /// Prefer `password_file`, `PGPASSWORD` or `~/.pgpass`.
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    /// disable, allow, prefer, require, verify-ca or verify-full.
+    pub sslmode: Option<String>,
+    pub sslrootcert: Option<PathBuf>,
+    pub sslcert: Option<PathBuf>,
+    pub sslkey: Option<PathBuf>,
+    pub application_name: String,
+    pub max_connections: u32,
+    pub connect_timeout_seconds: f64,
+    pub statement_timeout_seconds: f64,
+    pub lock_timeout_seconds: f64,
+    pub idle_in_transaction_timeout_seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostsConfig {
+    /// Job limit assumed for a builder that does not report one (kojid's own default is 10).
+    pub default_max_jobs: u32,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            listen_address: format!("0.0.0.0:{DEFAULT_PORT}"),
+            telemetry_path: "/metrics".into(),
+            scrape_timeout_seconds: 8.0,
+        }
+    }
+}
+
+/// Default HTTP port; see README.md, "Port".
+pub const DEFAULT_PORT: u16 = 10045;
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { level: "info".into(), format: "logfmt".into() }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            host: None,
+            port: None,
+            user: None,
+            dbname: None,
+            password: None,
+            password_file: None,
+            sslmode: None,
+            sslrootcert: None,
+            sslcert: None,
+            sslkey: None,
+            application_name: "koji-exporter".into(),
+            max_connections: 2,
+            connect_timeout_seconds: 5.0,
+            statement_timeout_seconds: 5.0,
+            lock_timeout_seconds: 1.0,
+            idle_in_transaction_timeout_seconds: 30.0,
+        }
+    }
+}
+
+impl Default for HostsConfig {
+    fn default() -> Self {
+        Self { default_max_jobs: 10 }
+    }
+}
+
+/// A string that is never printed: `Debug` and `Serialize` show a mask.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The real value, for the database driver only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+const MASK: &str = "********";
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(MASK)
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&mask_url_password(&self.0).unwrap_or_else(|| MASK.to_owned()))
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Secret)
+    }
+}
+
+/// For a URL, the same URL with its password replaced by a mask (None when it is not a URL).
+fn mask_url_password(value: &str) -> Option<String> {
+    let (scheme, rest) = value.split_once("://")?;
+    let (authority_end, _) = rest.char_indices().find(|(_, c)| matches!(c, '/' | '?')).unwrap_or((rest.len(), ' '));
+    let authority = &rest[..authority_end];
+    let masked_authority = match authority.rsplit_once('@') {
+        Some((userinfo, hostport)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{user}:{MASK}@{hostport}"),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    let query = &rest[authority_end..];
+    let masked_query = query
+        .split_inclusive(['?', '&'])
+        .map(|part| match part.split_once('=') {
+            Some((key, value)) if key.ends_with("password") => {
+                let tail = if value.ends_with('&') { "&" } else { "" };
+                format!("{key}={MASK}{tail}")
+            }
+            _ => part.to_owned(),
+        })
+        .collect::<String>();
+    Some(format!("{scheme}://{masked_authority}{masked_query}"))
+}
+
+/// Values given on the command line; `None` leaves the lower layers in charge.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub telemetry_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+impl Overrides {
+    fn into_figment(self) -> Figment {
+        let mut figment = Figment::new();
+        let pairs = [
+            ("web.listen_address", self.listen_address),
+            ("web.telemetry_path", self.telemetry_path),
+            ("log.level", self.log_level),
+            ("log.format", self.log_format),
+            ("database.url", self.database_url),
+        ];
+        for (key, value) in pairs {
+            if let Some(value) = value {
+                figment = figment.merge(Serialized::default(key, value));
+            }
+        }
+        figment
+    }
+}
+
+/// A configuration problem, already phrased as the one line the user sees.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+impl ConfigError {
+    fn key(key: &str, problem: impl fmt::Display, fix: impl fmt::Display) -> Self {
+        Self(format!("configuration key `{key}`: {problem}; {fix}"))
+    }
+}
+
+/// Loads and validates the configuration from every layer.
+pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Config, ConfigError> {
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    if let Some(file) = file {
+        if !file.is_file() {
+            return Err(ConfigError(format!(
+                "configuration file {} does not exist or is not a file; pass an existing TOML file to --config",
+                file.display()
+            )));
+        }
+        figment = figment.merge(Toml::file_exact(file));
+    }
+    figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__")).merge(overrides.into_figment());
+    let config: Config = figment.extract().map_err(|error| describe_figment_error(&error))?;
+    config.validate()?;
+    Ok(config)
+}
+
+fn describe_figment_error(error: &figment::Error) -> ConfigError {
+    let mut path = error.path.clone();
+    if let figment::error::Kind::UnknownField(field, _) = &error.kind {
+        path.push(field.clone());
+    }
+    let key = if path.is_empty() { "(top level)".to_owned() } else { path.join(".") };
+    let source = error
+        .metadata
+        .as_ref()
+        .map(|metadata| match &metadata.source {
+            Some(source) => format!(" (from {source})"),
+            None => format!(" (from {})", metadata.name),
+        })
+        .unwrap_or_default();
+    let fix = match &error.kind {
+        figment::error::Kind::UnknownField(..) => {
+            "remove it or correct its spelling (config/example.toml lists every key)"
+        }
+        _ => "correct the value (config/example.toml documents every key)",
+    };
+    ConfigError::key(&key, format!("{}{source}", error.kind), fix)
+}
+
+const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+const LOG_FORMATS: [&str; 2] = ["logfmt", "json"];
+const SSL_MODES: [&str; 6] = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
+
+impl Config {
+    /// Refuses values that parse but cannot work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let web = &self.web;
+        if web.listen_address.parse::<SocketAddr>().is_err() {
+            return Err(ConfigError::key(
+                "web.listen_address",
+                format!("{:?} is not an address and port", web.listen_address),
+                "use a form like 0.0.0.0:10045 or [::1]:10045",
+            ));
+        }
+        let path = &web.telemetry_path;
+        if !path.starts_with('/') || path == "/" || path.starts_with("/-/") || path.contains(char::is_whitespace) {
+            return Err(ConfigError::key(
+                "web.telemetry_path",
+                format!("{path:?} cannot serve metrics"),
+                "use a path such as /metrics (it must start with / and must not be / or under /-/)",
+            ));
+        }
+        positive("web.scrape_timeout_seconds", web.scrape_timeout_seconds)?;
+        one_of("log.level", &self.log.level, &LOG_LEVELS)?;
+        one_of("log.format", &self.log.format, &LOG_FORMATS)?;
+        self.database.validate(web.scrape_timeout_seconds)?;
+        if self.hosts.default_max_jobs == 0 {
+            return Err(ConfigError::key(
+                "hosts.default_max_jobs",
+                "0 would make every host look busy",
+                "use kojid's maxjobs (10 unless your kojid.conf says otherwise)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl DatabaseConfig {
+    fn validate(&self, scrape_timeout: f64) -> Result<(), ConfigError> {
+        if !(1..=16).contains(&self.max_connections) {
+            return Err(ConfigError::key(
+                "database.max_connections",
+                format!("{} is outside 1..=16", self.max_connections),
+                "keep the pool tiny (the default 2 suits a replica)",
+            ));
+        }
+        positive("database.connect_timeout_seconds", self.connect_timeout_seconds)?;
+        positive("database.statement_timeout_seconds", self.statement_timeout_seconds)?;
+        positive("database.lock_timeout_seconds", self.lock_timeout_seconds)?;
+        positive("database.idle_in_transaction_timeout_seconds", self.idle_in_transaction_timeout_seconds)?;
+        if self.statement_timeout_seconds > scrape_timeout {
+            return Err(ConfigError::key(
+                "database.statement_timeout_seconds",
+                format!(
+                    "{} s is longer than web.scrape_timeout_seconds ({scrape_timeout} s), so a slow query could outlive its scrape",
+                    self.statement_timeout_seconds
+                ),
+                "lower it or raise web.scrape_timeout_seconds",
+            ));
+        }
+        if self.application_name.is_empty() || !self.application_name.is_ascii() {
+            return Err(ConfigError::key(
+                "database.application_name",
+                "must be non-empty ASCII",
+                "use the default koji-exporter or another plain name",
+            ));
+        }
+        if let Some(mode) = &self.sslmode {
+            one_of("database.sslmode", mode, &SSL_MODES)?;
+        }
+        if let Some(url) = &self.url {
+            if !(url.expose().starts_with("postgres://") || url.expose().starts_with("postgresql://")) {
+                return Err(ConfigError::key(
+                    "database.url",
+                    "is not a postgres:// or postgresql:// URL",
+                    "use a form like postgres://koji_exporter@db.example.org:5432/koji?sslmode=verify-full",
+                ));
+            }
+        }
+        if self.password.is_some() && self.password_file.is_some() {
+            return Err(ConfigError::key(
+                "database.password",
+                "is set together with database.password_file",
+                "keep only one of them (password_file is preferred)",
+            ));
+        }
+        let files = [
+            ("database.password_file", &self.password_file),
+            ("database.sslrootcert", &self.sslrootcert),
+            ("database.sslcert", &self.sslcert),
+            ("database.sslkey", &self.sslkey),
+        ];
+        for (key, file) in files {
+            if let Some(file) = file {
+                if std::fs::metadata(file).map(|m| !m.is_file()).unwrap_or(true) {
+                    return Err(ConfigError::key(
+                        key,
+                        format!("{} is not a readable file", file.display()),
+                        "give the path of an existing file",
+                    ));
+                }
+            }
+        }
+        if self.sslcert.is_some() != self.sslkey.is_some() {
+            return Err(ConfigError::key(
+                "database.sslcert",
+                "a client certificate needs its key and a key needs its certificate",
+                "set both database.sslcert and database.sslkey, or neither",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn positive(key: &str, value: f64) -> Result<(), ConfigError> {
+    if value.is_finite() && value > 0.0 && value <= 3600.0 {
+        Ok(())
+    } else {
+        Err(ConfigError::key(key, format!("{value} is not a duration in seconds"), "use a number of seconds above 0 and at most 3600"))
+    }
+}
+
+fn one_of(key: &str, value: &str, allowed: &[&str]) -> Result<(), ConfigError> {
+    if allowed.contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError::key(key, format!("{value:?} is not supported"), format!("use one of {}", allowed.join(", "))))
+    }
+}
+
+/// The effective configuration as TOML, secrets masked, for `check-config`.
+pub fn render_effective(config: &Config) -> String {
+    toml::to_string_pretty(config).unwrap_or_else(|error| format!("# cannot render configuration: {error}\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_passwords_are_masked() {
+        assert_eq!(
+            mask_url_password("postgres://koji:s3cret@db:5432/koji?sslmode=require").as_deref(),
+            Some("postgres://koji:********@db:5432/koji?sslmode=require")
+        );
+        assert_eq!(
+            mask_url_password("postgres://db/koji?user=k&password=s3cret&sslmode=require").as_deref(),
+            Some("postgres://db/koji?user=k&password=********&sslmode=require")
+        );
+        assert_eq!(mask_url_password("postgres://db/koji").as_deref(), Some("postgres://db/koji"));
+        assert_eq!(mask_url_password("not a url"), None);
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let secret = Secret::new("hunter2");
+        assert_eq!(format!("{secret:?}"), MASK);
+        let mut config = Config::default();
+        config.database.password = Some(secret);
+        config.database.url = Some(Secret::new("postgres://u:hunter2@h/db"));
+        let rendered = render_effective(&config);
+        assert!(!rendered.contains("hunter2"), "{rendered}");
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn layers_apply_in_order_and_unknown_keys_fail() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[web]\nlisten_address = \"127.0.0.1:1111\"\ntelemetry_path = \"/m\"\n")?;
+            jail.set_env("KOJI_EXPORTER_WEB__LISTEN_ADDRESS", "127.0.0.1:2222");
+            jail.set_env("KOJI_EXPORTER_DATABASE__MAX_CONNECTIONS", "3");
+            let config = load(Some(Path::new("c.toml")), Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(config.web.listen_address, "127.0.0.1:2222");
+            assert_eq!(config.web.telemetry_path, "/m");
+            assert_eq!(config.database.max_connections, 3);
+            let overrides = Overrides { listen_address: Some("127.0.0.1:3333".into()), ..Overrides::default() };
+            let config = load(Some(Path::new("c.toml")), overrides).map_err(|e| e.to_string())?;
+            assert_eq!(config.web.listen_address, "127.0.0.1:3333");
+
+            jail.create_file("bad.toml", "[database]\nmax_conections = 3\n")?;
+            let error = load(Some(Path::new("bad.toml")), Overrides::default()).unwrap_err().to_string();
+            assert!(error.contains("database.max_conections"), "{error}");
+            assert!(error.contains("unknown field"), "{error}");
+            assert!(!error.contains('\n'));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn impossible_values_name_their_key() {
+        let cases: [(&str, fn(&mut Config)); 6] = [
+            ("database.max_connections", |c| c.database.max_connections = 0),
+            ("web.listen_address", |c| c.web.listen_address = "nowhere".into()),
+            ("web.telemetry_path", |c| c.web.telemetry_path = "/".into()),
+            ("log.format", |c| c.log.format = "xml".into()),
+            ("database.statement_timeout_seconds", |c| c.database.statement_timeout_seconds = 60.0),
+            ("database.sslmode", |c| c.database.sslmode = Some("maybe".into())),
+        ];
+        for (key, spoil) in cases {
+            let mut config = Config::default();
+            spoil(&mut config);
+            let error = config.validate().unwrap_err().to_string();
+            assert!(error.starts_with(&format!("configuration key `{key}`")), "{error}");
+        }
+        Config::default().validate().unwrap();
+    }
+}

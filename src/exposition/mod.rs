@@ -1,0 +1,205 @@
+//! Turns a [`Snapshot`] into Prometheus exposition text. Synchronous and pure: no I/O, no SQL.
+//!
+//! Each family module maps snapshot data to [`MetricFamily`] values (name, help, type, samples);
+//! [`render`] encodes them with prometheus-client into a registry built fresh for this scrape,
+//! so a host or channel that disappears from Koji disappears from the output. Both the
+//! OpenMetrics 1.0.0 and the classic 0.0.4 text formats come from the same families.
+
+mod hosts;
+mod self_metrics;
+
+use std::fmt;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+
+use crate::collect::Snapshot;
+
+/// Content type of the OpenMetrics text format, served when the scraper asks for it.
+pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// Content type of the classic Prometheus text format.
+pub const TEXT_CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// Exposition formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    OpenMetrics,
+    Text,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
+            Format::Text => TEXT_CONTENT_TYPE,
+        }
+    }
+}
+
+/// What the exporter knows about itself, for `koji_exporter_build_info`.
+#[derive(Debug, Clone)]
+pub struct BuildInfo {
+    pub version: &'static str,
+}
+
+impl BuildInfo {
+    pub fn current() -> Self {
+        Self { version: env!("CARGO_PKG_VERSION") }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Gauge,
+    Counter,
+}
+
+/// One metric family ready to encode. `name` is the full name without the `_total` that the
+/// encoder adds to counters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricFamily {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub kind: Kind,
+    pub samples: Vec<Sample>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub labels: Vec<(&'static str, String)>,
+    pub value: f64,
+}
+
+impl MetricFamily {
+    pub fn gauge(name: &'static str, help: &'static str) -> Self {
+        Self { name, help, kind: Kind::Gauge, samples: Vec::new() }
+    }
+
+    /// Adds a sample; labels are given as (name, value) pairs.
+    pub fn with<const N: usize>(&mut self, labels: [(&'static str, &str); N], value: f64) -> &mut Self {
+        let labels = labels.iter().map(|(name, value)| (*name, (*value).to_owned())).collect();
+        self.samples.push(Sample { labels, value });
+        self
+    }
+}
+
+pub fn bool_value(flag: bool) -> f64 {
+    if flag { 1.0 } else { 0.0 }
+}
+
+/// Every family of the snapshot, the exporter's own metrics first.
+pub fn families(snapshot: &Snapshot, build: &BuildInfo) -> Vec<MetricFamily> {
+    let mut families = self_metrics::families(snapshot, build);
+    if let Some(data) = &snapshot.hosts {
+        families.extend(hosts::families(data, snapshot.default_max_jobs));
+    }
+    families
+}
+
+/// The scrape's response body in the requested format.
+pub fn render(snapshot: &Snapshot, build: &BuildInfo, format: Format) -> String {
+    encode(families(snapshot, build), format)
+}
+
+/// Encodes families with prometheus-client. Encoding into a `String` cannot fail, so an error
+/// here would be a bug in the encoder; it is turned into an exposition comment rather than a panic.
+pub fn encode(families: Vec<MetricFamily>, format: Format) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Families(families)));
+    let mut body = String::new();
+    let result = match format {
+        Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut body, &registry),
+        Format::Text => prometheus_client::encoding::prometheus_text::encode(&mut body, &registry),
+    };
+    if result.is_err() {
+        tracing::error!("encoding the metrics failed");
+    }
+    body
+}
+
+#[derive(Debug)]
+struct Families(Vec<MetricFamily>);
+
+impl Collector for Families {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
+        for family in &self.0 {
+            let metric_type = match family.kind {
+                Kind::Gauge => MetricType::Gauge,
+                Kind::Counter => MetricType::Counter,
+            };
+            let mut metric_encoder = encoder.encode_descriptor(family.name, family.help, None, metric_type)?;
+            for sample in &family.samples {
+                let labels = sample.labels.as_slice();
+                let sample_encoder = metric_encoder.encode_family(&labels)?;
+                match family.kind {
+                    Kind::Gauge => ConstGauge::new(sample.value).encode(sample_encoder)?,
+                    Kind::Counter => ConstCounter::new(sample.value).encode(sample_encoder)?,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Picks the format from an `Accept` header: OpenMetrics when the client ranks it at least as
+/// high as plain text (Prometheus does), the classic text format otherwise.
+pub fn negotiate(accept: Option<&str>) -> Format {
+    let Some(accept) = accept else { return Format::Text };
+    let mut openmetrics_q: f32 = 0.0;
+    let mut text_q: f32 = 0.0;
+    for range in accept.split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let media_type = parts.next().unwrap_or("").to_ascii_lowercase();
+        let q = parts
+            .filter_map(|param| param.split_once('='))
+            .find(|(key, _)| key.trim().eq_ignore_ascii_case("q"))
+            .map_or(Some(1.0), |(_, value)| value.trim().parse::<f32>().ok())
+            .filter(|q| q.is_finite())
+            .unwrap_or(0.0);
+        match media_type.as_str() {
+            "application/openmetrics-text" => openmetrics_q = openmetrics_q.max(q),
+            "text/plain" | "text/*" | "*/*" => text_q = text_q.max(q),
+            _ => {}
+        }
+    }
+    if openmetrics_q > 0.0 && openmetrics_q >= text_q { Format::OpenMetrics } else { Format::Text }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_gets_openmetrics_and_others_get_text() {
+        let prometheus = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+        assert_eq!(negotiate(Some(prometheus)), Format::OpenMetrics);
+        assert_eq!(negotiate(Some("application/openmetrics-text")), Format::OpenMetrics);
+        assert_eq!(negotiate(None), Format::Text);
+        assert_eq!(negotiate(Some("*/*")), Format::Text);
+        assert_eq!(negotiate(Some("text/plain;q=0.9, application/openmetrics-text;q=0.5")), Format::Text);
+        assert_eq!(negotiate(Some("application/openmetrics-text;q=0")), Format::Text);
+        assert_eq!(negotiate(Some(";;;,,garbage;q=abc")), Format::Text);
+    }
+
+    #[test]
+    fn counters_get_total_and_labels_are_escaped() {
+        let mut gauge = MetricFamily::gauge("koji_test_value", "A test");
+        gauge.with([("host", "a\"b\\c\nd")], 1.5);
+        let counter = MetricFamily {
+            name: "koji_test_events",
+            help: "Events",
+            kind: Kind::Counter,
+            samples: vec![Sample { labels: vec![], value: 3.0 }],
+        };
+        let text = encode(vec![gauge, counter], Format::OpenMetrics);
+        assert!(text.contains("koji_test_value{host=\"a\\\"b\\\\c\\nd\"} 1.5\n"), "{text}");
+        assert!(text.contains("koji_test_events_total 3"), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        let classic = encode(vec![MetricFamily::gauge("koji_x", "X")], Format::Text);
+        assert!(!classic.contains("# EOF"), "{classic}");
+    }
+}

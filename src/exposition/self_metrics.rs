@@ -1,0 +1,42 @@
+//! The exporter's own metrics: is the database reachable, how did each family fare, what build
+//! and which Koji schema. Always present, also when the database is down.
+
+use super::{BuildInfo, MetricFamily, bool_value};
+use crate::collect::Snapshot;
+
+pub fn families(snapshot: &Snapshot, build: &BuildInfo) -> Vec<MetricFamily> {
+    let mut up = MetricFamily::gauge("koji_up", "1 when this scrape reached the Koji database, 0 when it could not");
+    up.with([], bool_value(snapshot.up));
+
+    let mut success = MetricFamily::gauge(
+        "koji_exporter_collector_success",
+        "1 when the family was collected in this scrape, 0 when it failed or missed the deadline",
+    );
+    let mut duration = MetricFamily::gauge(
+        "koji_exporter_collector_duration_seconds",
+        "Time this scrape spent collecting the family",
+    );
+    for outcome in &snapshot.outcomes {
+        success.with([("collector", outcome.family)], bool_value(outcome.success));
+        duration.with([("collector", outcome.family)], outcome.duration.as_secs_f64());
+    }
+
+    let mut build_info = MetricFamily::gauge("koji_exporter_build_info", "Version of the running koji-exporter");
+    build_info.with([("version", build.version)], 1.0);
+
+    let mut schema_info = MetricFamily::gauge(
+        "koji_exporter_schema_info",
+        "Koji schema level detected on the database: the newest release whose tables and columns are all present",
+    );
+    let mut schema_feature = MetricFamily::gauge(
+        "koji_exporter_schema_feature",
+        "Whether an optional Koji schema feature the exporter probes for is present",
+    );
+    if let Some(features) = &snapshot.schema {
+        schema_info.with([("level", features.level())], 1.0);
+        for (feature, present) in features.features() {
+            schema_feature.with([("feature", feature)], bool_value(present));
+        }
+    }
+    vec![up, success, duration, build_info, schema_info, schema_feature]
+}

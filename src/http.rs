@@ -1,0 +1,147 @@
+//! The HTTP surface: metrics, a landing page and the two health probes.
+//!
+//! [`app`] builds the router without binding a socket, so tests drive it with `oneshot`.
+//! The metrics handler always answers 200: a sick database shows as `koji_up 0` and failed
+//! families in the body, which Prometheus can alert on, instead of a failed scrape that looks
+//! the same as a dead exporter.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+
+use crate::collect::Collector;
+use crate::exposition::{self, BuildInfo};
+
+/// Scrape deadline margin kept free below Prometheus' own timeout, for encoding and the network.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
+/// Shortest deadline a scrape gets, however small the scraper's timeout header.
+const MIN_DEADLINE: Duration = Duration::from_millis(100);
+
+/// Everything the handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub collector: Arc<Collector>,
+    pub telemetry_path: String,
+    pub scrape_timeout: Duration,
+    pub build: BuildInfo,
+}
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(landing_page))
+        .route(&state.telemetry_path.clone(), get(metrics))
+        .route("/-/healthy", get(healthy))
+        .route("/-/ready", get(ready))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
+pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await
+}
+
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let deadline = scrape_deadline(state.scrape_timeout, &headers);
+    let format = exposition::negotiate(headers.get(header::ACCEPT).and_then(|value| value.to_str().ok()));
+    let snapshot = state.collector.scrape(deadline).await;
+    let body = exposition::render(&snapshot, &state.build, format);
+    ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
+}
+
+/// The configured timeout, lowered to Prometheus' `X-Prometheus-Scrape-Timeout-Seconds` minus
+/// a margin when the scraper sends one. A header that does not parse is ignored.
+pub fn scrape_deadline(configured: Duration, headers: &HeaderMap) -> Duration {
+    let from_header = headers
+        .get("x-prometheus-scrape-timeout-seconds")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.trim().parse::<f64>().ok())
+        .filter(|seconds| seconds.is_finite() && *seconds > 0.0 && *seconds < 86_400.0)
+        .map(|seconds| Duration::from_secs_f64(seconds).saturating_sub(DEADLINE_MARGIN));
+    from_header.map_or(configured, |limit| configured.min(limit)).max(MIN_DEADLINE)
+}
+
+async fn healthy() -> &'static str {
+    "OK\n"
+}
+
+/// Ready when a connection answers and the schema has been detected on it.
+async fn ready(State(state): State<AppState>) -> Response {
+    let database = state.collector.database();
+    let answered = tokio::time::timeout(Duration::from_secs(2), database.pool.acquire()).await;
+    match (answered, database.features()) {
+        (Ok(Ok(_)), Some(features)) => (StatusCode::OK, format!("ready: Koji schema {}\n", features.level())).into_response(),
+        (Ok(Ok(_)), None) => (StatusCode::SERVICE_UNAVAILABLE, "not ready: schema not detected yet\n").into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "not ready: database unreachable\n").into_response(),
+    }
+}
+
+async fn landing_page(State(state): State<AppState>) -> Html<String> {
+    let path = html_escape(&state.telemetry_path);
+    let version = state.build.version;
+    Html(format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>koji-exporter</title></head><body>\n\
+         <h1>koji-exporter {version}</h1>\n\
+         <p>Prometheus exporter for the Koji build system, reading its database read-only.</p>\n\
+         <ul><li><a href=\"{path}\">Metrics</a></li><li><a href=\"/-/healthy\">Healthy</a></li>\
+         <li><a href=\"/-/ready\">Ready</a></li></ul>\n</body></html>\n"
+    ))
+}
+
+async fn not_found() -> (StatusCode, &'static str) {
+    (StatusCode::NOT_FOUND, "not found\n")
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_follows_the_scrapers_timeout() {
+        let configured = Duration::from_secs(8);
+        let mut headers = HeaderMap::new();
+        assert_eq!(scrape_deadline(configured, &headers), configured);
+        headers.insert("x-prometheus-scrape-timeout-seconds", "3".parse().unwrap());
+        assert_eq!(scrape_deadline(configured, &headers), Duration::from_millis(2500));
+        headers.insert("x-prometheus-scrape-timeout-seconds", "30".parse().unwrap());
+        assert_eq!(scrape_deadline(configured, &headers), configured);
+        headers.insert("x-prometheus-scrape-timeout-seconds", "0.2".parse().unwrap());
+        assert_eq!(scrape_deadline(configured, &headers), MIN_DEADLINE);
+        headers.insert("x-prometheus-scrape-timeout-seconds", "soon".parse().unwrap());
+        assert_eq!(scrape_deadline(configured, &headers), configured);
+    }
+}

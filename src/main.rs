@@ -1,0 +1,73 @@
+//! The `koji-exporter` binary: parse the command line, load the configuration, run a command.
+//!
+//! Exit codes: 0 success, 1 a runtime failure (the port is taken), 2 bad configuration or
+//! command line. Errors are one line on stderr that names the problem and the fix.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use koji_exporter::cli::{Cli, Command};
+use koji_exporter::collect::Collector;
+use koji_exporter::config::{self, Config};
+use koji_exporter::db::{self, Database};
+use koji_exporter::exposition::BuildInfo;
+use koji_exporter::http::{self, AppState};
+use koji_exporter::telemetry;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match config::load(cli.config.as_deref(), cli.overrides()) {
+        Ok(config) => config,
+        Err(error) => return fail(2, &error),
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::CheckConfig => check_config(&config),
+        Command::Serve => serve(config),
+    }
+}
+
+fn check_config(config: &Config) -> ExitCode {
+    if let Err(error) = db::connect_options(&config.database) {
+        return fail(2, &error);
+    }
+    print!("{}", config::render_effective(config));
+    ExitCode::SUCCESS
+}
+
+fn serve(config: Config) -> ExitCode {
+    telemetry::init(&config.log);
+    let database = match Database::connect_lazy(&config.database) {
+        Ok(database) => database,
+        Err(error) => return fail(2, &error),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(1, &format!("cannot start the async runtime: {error}")),
+    };
+    runtime.block_on(async move {
+        let address = config.web.listen_address.clone();
+        let listener = match tokio::net::TcpListener::bind(&address).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                return fail(1, &format!("cannot listen on {address}: {error}; choose another --web.listen-address"));
+            }
+        };
+        tracing::info!(address = %address, path = %config.web.telemetry_path, "serving metrics");
+        let state = AppState {
+            collector: Arc::new(Collector::new(database, config.hosts.default_max_jobs)),
+            telemetry_path: config.web.telemetry_path.clone(),
+            scrape_timeout: db::seconds(config.web.scrape_timeout_seconds),
+            build: BuildInfo::current(),
+        };
+        match http::serve(listener, state).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => fail(1, &format!("HTTP server stopped: {error}")),
+        }
+    })
+}
+
+fn fail(code: u8, error: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("koji-exporter: {error}");
+    ExitCode::from(code)
+}
