@@ -348,14 +348,14 @@ impl DatabaseConfig {
         if let Some(mode) = &self.sslmode {
             one_of("database.sslmode", mode, &SSL_MODES)?;
         }
-        if let Some(url) = &self.url {
-            if !(url.expose().starts_with("postgres://") || url.expose().starts_with("postgresql://")) {
-                return Err(ConfigError::key(
-                    "database.url",
-                    "is not a postgres:// or postgresql:// URL",
-                    "use a form like postgres://koji_exporter@db.example.org:5432/koji?sslmode=verify-full",
-                ));
-            }
+        if let Some(url) = &self.url
+            && !(url.expose().starts_with("postgres://") || url.expose().starts_with("postgresql://"))
+        {
+            return Err(ConfigError::key(
+                "database.url",
+                "is not a postgres:// or postgresql:// URL",
+                "use a form like postgres://koji_exporter@db.example.org:5432/koji?sslmode=verify-full",
+            ));
         }
         if self.password.is_some() && self.password_file.is_some() {
             return Err(ConfigError::key(
@@ -371,14 +371,14 @@ impl DatabaseConfig {
             ("database.sslkey", &self.sslkey),
         ];
         for (key, file) in files {
-            if let Some(file) = file {
-                if std::fs::metadata(file).map(|m| !m.is_file()).unwrap_or(true) {
-                    return Err(ConfigError::key(
-                        key,
-                        format!("{} is not a readable file", file.display()),
-                        "give the path of an existing file",
-                    ));
-                }
+            if let Some(file) = file
+                && std::fs::metadata(file).map(|m| !m.is_file()).unwrap_or(true)
+            {
+                return Err(ConfigError::key(
+                    key,
+                    format!("{} is not a readable file", file.display()),
+                    "give the path of an existing file",
+                ));
             }
         }
         if self.sslcert.is_some() != self.sslkey.is_some() {
@@ -396,7 +396,11 @@ fn positive(key: &str, value: f64) -> Result<(), ConfigError> {
     if value.is_finite() && value > 0.0 && value <= 3600.0 {
         Ok(())
     } else {
-        Err(ConfigError::key(key, format!("{value} is not a duration in seconds"), "use a number of seconds above 0 and at most 3600"))
+        Err(ConfigError::key(
+            key,
+            format!("{value} is not a duration in seconds"),
+            "use a number of seconds above 0 and at most 3600",
+        ))
     }
 }
 
@@ -444,6 +448,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err, reason = "figment::Jail's closures return figment::Error")]
     fn layers_apply_in_order_and_unknown_keys_fail() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("c.toml", "[web]\nlisten_address = \"127.0.0.1:1111\"\ntelemetry_path = \"/m\"\n")?;
@@ -468,7 +473,8 @@ mod tests {
 
     #[test]
     fn impossible_values_name_their_key() {
-        let cases: [(&str, fn(&mut Config)); 6] = [
+        type Spoil = fn(&mut Config);
+        let cases: [(&str, Spoil); 6] = [
             ("database.max_connections", |c| c.database.max_connections = 0),
             ("web.listen_address", |c| c.web.listen_address = "nowhere".into()),
             ("web.telemetry_path", |c| c.web.telemetry_path = "/".into()),

@@ -188,6 +188,9 @@ mod tests {
 
     #[test]
     fn url_errors_do_not_quote_the_password() {
-        assert_eq!(redact("bad url postgres://u:pw@h:x/db", "postgres://u:pw@h:x/db"), "bad url postgres://u:********@h:x/db");
+        assert_eq!(
+            redact("bad url postgres://u:pw@h:x/db", "postgres://u:pw@h:x/db"),
+            "bad url postgres://u:********@h:x/db"
+        );
     }
 }

@@ -76,7 +76,9 @@ async fn ready(State(state): State<AppState>) -> Response {
     let database = state.collector.database();
     let answered = tokio::time::timeout(Duration::from_secs(2), database.pool.acquire()).await;
     match (answered, database.features()) {
-        (Ok(Ok(_)), Some(features)) => (StatusCode::OK, format!("ready: Koji schema {}\n", features.level())).into_response(),
+        (Ok(Ok(_)), Some(features)) => {
+            (StatusCode::OK, format!("ready: Koji schema {}\n", features.level())).into_response()
+        }
         (Ok(Ok(_)), None) => (StatusCode::SERVICE_UNAVAILABLE, "not ready: schema not detected yet\n").into_response(),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "not ready: database unreachable\n").into_response(),
     }

@@ -7,11 +7,11 @@
 //! ARCHITECTURE.md has the map and the invariants.
 
 pub mod cli;
+pub mod collect;
 pub mod config;
 pub mod db;
-pub mod schema;
-pub mod sql;
-pub mod collect;
 pub mod exposition;
 pub mod http;
+pub mod schema;
+pub mod sql;
 pub mod telemetry;

@@ -37,15 +37,16 @@ fn check_config(config: &Config) -> ExitCode {
 
 fn serve(config: Config) -> ExitCode {
     telemetry::init(&config.log);
-    let database = match Database::connect_lazy(&config.database) {
-        Ok(database) => database,
-        Err(error) => return fail(2, &error),
-    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => return fail(1, &format!("cannot start the async runtime: {error}")),
     };
     runtime.block_on(async move {
+        // The pool spawns its maintenance task, so it is built inside the runtime.
+        let database = match Database::connect_lazy(&config.database) {
+            Ok(database) => database,
+            Err(error) => return fail(2, &error),
+        };
         let address = config.web.listen_address.clone();
         let listener = match tokio::net::TcpListener::bind(&address).await {
             Ok(listener) => listener,

@@ -50,7 +50,8 @@ mod tests {
 
     #[test]
     fn statements_are_split_on_name_lines() {
-        let text = "-- header\n-- name: one_more\nselect 0\n-- name: one\nselect 1\n\n-- name: two\n-- a comment\nselect 2\n";
+        let text =
+            "-- header\n-- name: one_more\nselect 0\n-- name: one\nselect 1\n\n-- name: two\n-- a comment\nselect 2\n";
         assert_eq!(find(text, "one"), Some("select 1"));
         assert_eq!(find(text, "one_more"), Some("select 0"));
         assert_eq!(find(text, "two"), Some("-- a comment\nselect 2"));
@@ -63,7 +64,10 @@ mod tests {
         for (family, name) in all() {
             let sql = statement(family, name).to_lowercase();
             let body: String = sql.lines().filter(|line| !line.trim_start().starts_with("--")).collect();
-            assert!(body.trim_start().starts_with("select") || body.trim_start().starts_with("with"), "{family}/{name}");
+            assert!(
+                body.trim_start().starts_with("select") || body.trim_start().starts_with("with"),
+                "{family}/{name}"
+            );
             assert!(!body.trim_end().trim_end_matches(';').contains(';'), "{family}/{name} holds several statements");
         }
     }

@@ -147,7 +147,7 @@ pub async fn fetch(conn: &mut PgConnection, features: &SchemaFeatures) -> Result
 /// A job limit from the builder's JSON, or None when it is not a non-negative number.
 fn parse_max_jobs(text: &str) -> Option<u64> {
     let value: f64 = text.trim().parse().ok()?;
-    (value.is_finite() && value >= 0.0 && value < 1e9).then_some(value.floor() as u64)
+    (0.0..1e9).contains(&value).then_some(value.floor() as u64)
 }
 
 /// Per-channel sums. A host in several channels counts in each of them; channels without hosts
@@ -201,7 +201,8 @@ mod tests {
             host("b", true, false, 2.0, 0.5, &["default"]),
             host("c", false, true, 8.0, 3.0, &["default"]),
         ];
-        let channels = vec![("createrepo".into(), Some(true)), ("default".into(), Some(true)), ("empty".into(), Some(false))];
+        let channels =
+            vec![("createrepo".into(), Some(true)), ("default".into(), Some(true)), ("empty".into(), Some(false))];
         let summary = summarize_channels(channels, &hosts);
         let default = summary.iter().find(|c| c.name == "default").unwrap();
         assert_eq!((default.hosts, default.enabled_hosts, default.ready_hosts), (3, 2, 1));

@@ -16,8 +16,10 @@ pub fn families(data: &HostsSnapshot, default_max_jobs: u64) -> Vec<MetricFamily
     let mut hosts_capacity = MetricFamily::gauge("koji_hosts_capacity", "Capacity of each enabled host");
     let mut task_load = MetricFamily::gauge("koji_task_load", "Task load each host last reported");
     let mut enabled_count = MetricFamily::gauge("koji_enabled_hosts_count", "Number of enabled hosts per channel");
-    let mut enabled_capacity =
-        MetricFamily::gauge("koji_enabled_hosts_capacity_per_channel", "Sum of the capacity of enabled hosts per channel");
+    let mut enabled_capacity = MetricFamily::gauge(
+        "koji_enabled_hosts_capacity_per_channel",
+        "Sum of the capacity of enabled hosts per channel",
+    );
 
     let mut enabled = MetricFamily::gauge("koji_host_enabled", "Whether the host is enabled (host_config.enabled)");
     let mut ready = MetricFamily::gauge("koji_host_ready", "Whether the host says it is ready for tasks (host.ready)");
@@ -30,8 +32,10 @@ pub fn families(data: &HostsSnapshot, default_max_jobs: u64) -> Vec<MetricFamily
         "koji_host_last_update_timestamp_seconds",
         "Unix time of the host's last check-in (host.update_time on Koji 1.33+, else the newest sessions.update_time of its user)",
     );
-    let mut open_tasks =
-        MetricFamily::gauge("koji_host_open_tasks", "OPEN tasks held by the host, waiting parents included (task.state = 1)");
+    let mut open_tasks = MetricFamily::gauge(
+        "koji_host_open_tasks",
+        "OPEN tasks held by the host, waiting parents included (task.state = 1)",
+    );
     let mut running_tasks =
         MetricFamily::gauge("koji_host_running_tasks", "OPEN tasks of the host that are not waiting on subtasks");
     let mut max_jobs = MetricFamily::gauge(
@@ -49,10 +53,8 @@ pub fn families(data: &HostsSnapshot, default_max_jobs: u64) -> Vec<MetricFamily
         let name = host.name.as_str();
         let host_label = [("host", name)];
         if let Some(time) = host.last_update {
-            builders_update.with(
-                [("host", name), ("enabled", bool_text(host.enabled)), ("ready", bool_text(host.ready))],
-                time,
-            );
+            builders_update
+                .with([("host", name), ("enabled", bool_text(host.enabled)), ("ready", bool_text(host.ready))], time);
             last_update.with(host_label, time);
         }
         hosts_enabled.with(host_label, bool_value(host.enabled));

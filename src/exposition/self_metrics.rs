@@ -12,10 +12,8 @@ pub fn families(snapshot: &Snapshot, build: &BuildInfo) -> Vec<MetricFamily> {
         "koji_exporter_collector_success",
         "1 when the family was collected in this scrape, 0 when it failed or missed the deadline",
     );
-    let mut duration = MetricFamily::gauge(
-        "koji_exporter_collector_duration_seconds",
-        "Time this scrape spent collecting the family",
-    );
+    let mut duration =
+        MetricFamily::gauge("koji_exporter_collector_duration_seconds", "Time this scrape spent collecting the family");
     for outcome in &snapshot.outcomes {
         success.with([("collector", outcome.family)], bool_value(outcome.success));
         duration.with([("collector", outcome.family)], outcome.duration.as_secs_f64());

@@ -1,0 +1,113 @@
+//! The output parses with real Prometheus parsers: `promtool check metrics` for the classic
+//! text format and the Python client's OpenMetrics parser for OpenMetrics. Both tools are
+//! installed by `.ci/run`; without them these tests fail and say what to install.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::support::{Level, OPENMETRICS_ACCEPT, TestDb, config_for, request, state_for};
+
+fn run_with_stdin(program: &str, args: &[&str], input: &str) -> std::process::Output {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {program} ({e}); install it (see README.md, Development)"));
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Names promtool's linter objects to that we keep on purpose: the CERN paper's metric names,
+/// which existing dashboards use. Everything else it reports fails the test.
+const PAPER_NAMES_PROMTOOL_DISLIKES: [&str; 1] = ["koji_enabled_hosts_count"];
+
+fn promtool_verdict(text: &str) -> Result<(), String> {
+    let output = run_with_stdin("promtool", &["check", "metrics"], text);
+    let report = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    let only_known_lint = !report.trim().is_empty()
+        && report
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .all(|line| PAPER_NAMES_PROMTOOL_DISLIKES.iter().any(|name| line.starts_with(&format!("{name} "))));
+    if output.status.success() || only_known_lint { Ok(()) } else { Err(report) }
+}
+
+#[track_caller]
+fn promtool_accepts(text: &str) {
+    if let Err(report) = promtool_verdict(text) {
+        panic!("promtool rejected the exposition:\n{report}\n{text}");
+    }
+}
+
+const OPENMETRICS_CHECK: &str = r#"
+import sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+families = list(text_string_to_metric_families(sys.stdin.read()))
+print(len(families), sum(len(f.samples) for f in families))
+"#;
+
+/// (families, samples) as the Python parser counted them, or its complaint.
+fn openmetrics_verdict(text: &str) -> Result<(usize, usize), String> {
+    let output = run_with_stdin("python3", &["-c", OPENMETRICS_CHECK], text);
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    let counts = String::from_utf8_lossy(&output.stdout);
+    let mut numbers = counts.split_whitespace().map(|n| n.parse::<usize>().unwrap());
+    Ok((numbers.next().unwrap(), numbers.next().unwrap()))
+}
+
+#[track_caller]
+fn openmetrics_parser_accepts(text: &str) -> (usize, usize) {
+    openmetrics_verdict(text)
+        .unwrap_or_else(|report| panic!("the OpenMetrics parser rejected the exposition:\n{report}\n{text}"))
+}
+
+#[test]
+fn the_parsers_reject_broken_exposition() {
+    assert!(promtool_verdict("koji_x{a=\"b} 1\n").is_err());
+    assert!(
+        promtool_verdict("# TYPE koji_x_count gauge\nkoji_x_count 1\n").is_err(),
+        "only the paper's names are excused"
+    );
+    assert!(openmetrics_verdict("# TYPE koji_x gauge\nkoji_x 1\n").is_err(), "OpenMetrics needs # EOF");
+    assert!(openmetrics_verdict("# TYPE koji_x gauge\nkoji_x{a=\"b} 1\n# EOF\n").is_err());
+}
+
+#[tokio::test]
+async fn both_formats_parse_with_real_parsers_on_every_schema() {
+    for level in Level::TESTED {
+        let db = TestDb::with_fixture(level, "hosts_edge_cases").await;
+        let state = state_for(&db.config());
+
+        let text = request(&state, "GET", "/metrics", &[]).await.body;
+        promtool_accepts(&text);
+
+        let openmetrics = request(&state, "GET", "/metrics", &[("accept", OPENMETRICS_ACCEPT)]).await.body;
+        let (families, samples) = openmetrics_parser_accepts(&openmetrics);
+        let our_samples = openmetrics.lines().filter(|l| !l.starts_with('#')).count();
+        let our_families = openmetrics.lines().filter(|l| l.starts_with("# TYPE ")).count();
+        assert_eq!((families, samples), (our_families, our_samples), "{}", level.name());
+    }
+}
+
+#[tokio::test]
+async fn names_that_need_escaping_still_parse() {
+    let db = TestDb::with_fixture(Level::V1_35, "hosts_edge_cases").await;
+    db.exec(r#"update host set name = E'we"ird\\host\nname' where name = 'builder-a'"#).await;
+    db.exec(r#"update channels set name = E'chan "quoted" \\ back' where name = 'default'"#).await;
+    let state = state_for(&db.config());
+    promtool_accepts(&request(&state, "GET", "/metrics", &[]).await.body);
+    openmetrics_parser_accepts(&request(&state, "GET", "/metrics", &[("accept", OPENMETRICS_ACCEPT)]).await.body);
+}
+
+#[tokio::test]
+async fn the_down_exposition_parses_too() {
+    let state = state_for(&config_for("postgres://postgres@127.0.0.1:1/koji"));
+    let text = request(&state, "GET", "/metrics", &[]).await.body;
+    promtool_accepts(&text);
+    assert!(text.contains("koji_up 0"), "{text}");
+    openmetrics_parser_accepts(&request(&state, "GET", "/metrics", &[("accept", OPENMETRICS_ACCEPT)]).await.body);
+}

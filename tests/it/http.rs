@@ -1,0 +1,72 @@
+//! The HTTP surface through the router: formats, probes, and requests it must refuse politely.
+
+use axum::http::StatusCode;
+
+use crate::support::{Level, OPENMETRICS_ACCEPT, TestDb, config_for, request, state_for};
+
+#[tokio::test]
+async fn metrics_come_in_the_format_the_scraper_asks_for() {
+    let db = TestDb::with_fixture(Level::V1_35, "hosts_edge_cases").await;
+    let state = state_for(&db.config());
+
+    let openmetrics = request(&state, "GET", "/metrics", &[("accept", OPENMETRICS_ACCEPT)]).await;
+    assert_eq!(openmetrics.status, StatusCode::OK);
+    assert_eq!(openmetrics.content_type, "application/openmetrics-text; version=1.0.0; charset=utf-8");
+    assert!(openmetrics.body.ends_with("# EOF\n"));
+
+    for accept in [None, Some("text/plain"), Some("*/*")] {
+        let headers: Vec<(&str, &str)> = accept.map(|value| ("accept", value)).into_iter().collect();
+        let text = request(&state, "GET", "/metrics", &headers).await;
+        assert_eq!(text.status, StatusCode::OK);
+        assert_eq!(text.content_type, "text/plain; version=0.0.4; charset=utf-8", "{accept:?}");
+        assert!(!text.body.contains("# EOF"));
+        assert!(text.body.contains("koji_up 1"), "{}", text.body);
+    }
+}
+
+#[tokio::test]
+async fn probes_landing_page_and_unknown_requests() {
+    let db = TestDb::with_fixture(Level::V1_34, "hosts_edge_cases").await;
+    let state = state_for(&db.config());
+
+    let landing = request(&state, "GET", "/", &[]).await;
+    assert_eq!(landing.status, StatusCode::OK);
+    assert!(landing.content_type.starts_with("text/html"));
+    assert!(landing.body.contains("href=\"/metrics\""), "{}", landing.body);
+
+    assert_eq!(request(&state, "GET", "/-/healthy", &[]).await.status, StatusCode::OK);
+    let ready = request(&state, "GET", "/-/ready", &[]).await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
+    assert!(ready.body.contains("1.34"), "{}", ready.body);
+
+    assert_eq!(request(&state, "GET", "/nope", &[]).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(request(&state, "POST", "/metrics", &[]).await.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(request(&state, "DELETE", "/", &[]).await.status, StatusCode::METHOD_NOT_ALLOWED);
+    let head = request(&state, "HEAD", "/-/healthy", &[]).await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert!(head.body.is_empty());
+    let odd_accept =
+        request(&state, "GET", "/metrics", &[("accept", ";;q=zz,application/openmetrics-text;q=NaN")]).await;
+    assert_eq!(odd_accept.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn ready_fails_and_healthy_holds_while_the_database_is_unreachable() {
+    // Port 1 on loopback: nothing listens there, so connecting is refused at once.
+    let state = state_for(&config_for("postgres://postgres@127.0.0.1:1/koji"));
+    assert_eq!(request(&state, "GET", "/-/healthy", &[]).await.status, StatusCode::OK);
+    let ready = request(&state, "GET", "/-/ready", &[]).await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(ready.body.contains("unreachable"), "{}", ready.body);
+}
+
+#[tokio::test]
+async fn a_custom_telemetry_path_moves_the_metrics() {
+    let db = TestDb::new(Level::V1_35).await;
+    let mut config = db.config();
+    config.web.telemetry_path = "/koji/metrics".into();
+    let state = state_for(&config);
+    assert_eq!(request(&state, "GET", "/koji/metrics", &[]).await.status, StatusCode::OK);
+    assert_eq!(request(&state, "GET", "/metrics", &[]).await.status, StatusCode::NOT_FOUND);
+    assert!(request(&state, "GET", "/", &[]).await.body.contains("href=\"/koji/metrics\""));
+}

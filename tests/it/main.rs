@@ -1,0 +1,13 @@
+//! The integration tests: one binary, every test against a real PostgreSQL loaded with our Koji
+//! schema subset (`migrations-fixtures/`). Set `DATABASE_URL` to a role that may create
+//! databases (`postgres://postgres@127.0.0.1:5432/postgres`); each test gets a database of its own.
+
+mod support;
+
+mod binary;
+mod exposition_formats;
+mod hosts;
+mod http;
+mod outage;
+mod read_only;
+mod schema;

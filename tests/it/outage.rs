@@ -1,0 +1,72 @@
+//! A database that goes away and comes back: the scrape keeps answering 200 within its
+//! deadline with `koji_up 0`, and recovers by itself. The database is cut with a TCP proxy so
+//! the shared PostgreSQL keeps serving the other tests.
+
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+
+use crate::support::{Level, Metrics, Proxy, ProxyMode, TestDb, admin_url, config_for, request, state_for};
+
+async fn timed_scrape(state: &koji_exporter::http::AppState) -> (Metrics, Duration) {
+    let started = Instant::now();
+    let response = request(state, "GET", "/metrics", &[]).await;
+    assert_eq!(response.status, StatusCode::OK);
+    (Metrics::parse(&response.body), started.elapsed())
+}
+
+#[tokio::test]
+async fn scrapes_answer_during_an_outage_and_recover_without_restart() {
+    let db = TestDb::with_fixture(Level::V1_35, "hosts_edge_cases").await;
+    let proxy = Proxy::start(crate::support::host_port(&admin_url().await)).await;
+    let config = config_for(&proxy.url(&admin_url().await, &db.name));
+    let deadline = Duration::from_secs_f64(config.web.scrape_timeout_seconds);
+    let state = state_for(&config);
+
+    let (metrics, _) = timed_scrape(&state).await;
+    assert_eq!(metrics.value("koji_up"), 1.0);
+
+    proxy.set(ProxyMode::Down);
+    for _ in 0..2 {
+        let (metrics, took) = timed_scrape(&state).await;
+        assert_eq!(metrics.value("koji_up"), 0.0, "{}", metrics.text);
+        assert_eq!(metrics.value("koji_exporter_collector_success{collector=\"hosts\"}"), 0.0);
+        assert!(metrics.family("koji_host_enabled").is_empty(), "no stale host data while down");
+        assert!(took < deadline + Duration::from_secs(1), "scrape took {took:?}");
+    }
+
+    proxy.set(ProxyMode::Forward);
+    let mut recovered = false;
+    for _ in 0..20 {
+        let (metrics, _) = timed_scrape(&state).await;
+        if metrics.value("koji_up") == 1.0 {
+            assert_eq!(metrics.value("koji_host_enabled{host=\"builder-a\"}"), 1.0);
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(recovered, "the exporter did not reconnect after the database came back");
+}
+
+#[tokio::test]
+async fn a_database_that_accepts_but_never_answers_cannot_hang_the_scrape() {
+    let db = TestDb::new(Level::V1_35).await;
+    let proxy = Proxy::start(crate::support::host_port(&admin_url().await)).await;
+    proxy.set(ProxyMode::Blackhole);
+    let config = config_for(&proxy.url(&admin_url().await, &db.name));
+    let deadline = Duration::from_secs_f64(config.web.scrape_timeout_seconds);
+    let state = state_for(&config);
+    let (metrics, took) = timed_scrape(&state).await;
+    assert_eq!(metrics.value("koji_up"), 0.0);
+    assert!(took < deadline + Duration::from_secs(1), "scrape took {took:?}");
+    proxy.set(ProxyMode::Forward);
+}
+
+#[tokio::test]
+async fn an_unknown_host_name_is_just_down() {
+    let state = state_for(&config_for("postgres://postgres@no-such-host.invalid:5432/koji"));
+    let (metrics, took) = timed_scrape(&state).await;
+    assert_eq!(metrics.value("koji_up"), 0.0);
+    assert!(took < Duration::from_secs(4), "scrape took {took:?}");
+}
