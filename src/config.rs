@@ -490,4 +490,21 @@ mod tests {
         }
         Config::default().validate().unwrap();
     }
+
+    #[test]
+    fn the_example_file_documents_every_key_with_its_default() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
+        let loaded = figment::Figment::from(Toml::file_exact(&example)).extract::<Config>().unwrap();
+        assert_eq!(loaded, Config::default(), "the uncommented values in config/example.toml are the defaults");
+        let text = std::fs::read_to_string(&example).unwrap();
+        let optional = ["url", "host", "port", "user", "dbname", "password", "password_file", "sslmode", "sslrootcert"];
+        let keys = toml::to_string(&Config::default()).unwrap();
+        let set_keys = keys.lines().filter_map(|line| line.split_once(" = ").map(|(key, _)| key));
+        for key in set_keys.chain(optional).chain(["sslcert", "sslkey"]) {
+            assert!(
+                text.contains(&format!("\n{key} = ")) || text.contains(&format!("# {key} = ")),
+                "{key} undocumented"
+            );
+        }
+    }
 }
