@@ -11,7 +11,8 @@ pub mod hosts;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use sqlx::Connection;
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, PgConnection, Postgres};
 use tokio::time::timeout;
 
 use crate::db::Database;
@@ -87,32 +88,13 @@ impl Collector {
             return snapshot;
         };
 
-        let family_started = Instant::now();
-        let remaining = deadline.saturating_sub(started.elapsed());
-        let hosts = timeout(remaining, async {
-            let mut tx = conn.begin_with(BEGIN).await?;
-            let hosts = hosts::fetch(&mut tx, &features).await?;
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(hosts)
+        let deadline_at = started + deadline;
+        snapshot.hosts = run_family(&mut conn, "hosts", deadline_at, &mut snapshot.outcomes, async |tx| {
+            hosts::fetch(tx, &features).await
         })
         .await;
-        let success = match hosts {
-            Ok(Ok(hosts)) => {
-                snapshot.hosts = Some(hosts);
-                true
-            }
-            Ok(Err(error)) => {
-                tracing::warn!(family = "hosts", %error, "collection failed");
-                false
-            }
-            Err(_) => {
-                tracing::warn!(family = "hosts", "collection missed the scrape deadline");
-                // The connection may be in the middle of a statement; do not hand it back.
-                conn.close_on_drop();
-                false
-            }
-        };
-        snapshot.outcomes.push(Outcome { family: "hosts", success, duration: family_started.elapsed() });
+        // A new family: one more `run_family` call here, a field in `Snapshot`, and its name in
+        // `FAMILIES`.
         snapshot
     }
 
@@ -125,6 +107,41 @@ impl Collector {
             (true, true) => {}
         }
     }
+}
+
+/// Runs one family in its own read-only transaction, bounded by the scrape's deadline, and
+/// records how it fared. A family that errors or runs late yields None; the others still run.
+async fn run_family<T>(
+    conn: &mut PoolConnection<Postgres>,
+    family: &'static str,
+    deadline_at: Instant,
+    outcomes: &mut Vec<Outcome>,
+    fetch: impl AsyncFnOnce(&mut PgConnection) -> Result<T, sqlx::Error>,
+) -> Option<T> {
+    let started = Instant::now();
+    let remaining = deadline_at.saturating_duration_since(started);
+    let result = timeout(remaining, async {
+        let mut tx = conn.begin_with(BEGIN).await?;
+        let value = fetch(&mut tx).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(value)
+    })
+    .await;
+    let value = match result {
+        Ok(Ok(value)) => Some(value),
+        Ok(Err(error)) => {
+            tracing::warn!(family, %error, "collection failed");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(family, "collection missed the scrape deadline");
+            // The connection may be in the middle of a statement; do not hand it back.
+            conn.close_on_drop();
+            None
+        }
+    };
+    outcomes.push(Outcome { family, success: value.is_some(), duration: started.elapsed() });
+    value
 }
 
 fn failed_families(elapsed: Duration) -> Vec<Outcome> {

@@ -11,3 +11,4 @@ mod http;
 mod outage;
 mod read_only;
 mod schema;
+mod tls;
