@@ -11,4 +11,5 @@ mod http;
 mod outage;
 mod read_only;
 mod schema;
+mod sim;
 mod tls;

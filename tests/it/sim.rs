@@ -1,0 +1,151 @@
+//! The `koji-sim` binary: it refuses a database that already has a schema, its fill meets the
+//! scale's row counts and Koji's invariants at every schema level it is asked for, and its live
+//! simulation keeps those invariants while it changes the database.
+//!
+//! "Terminal tasks never change state" and the other task rules are hub conventions, not database
+//! constraints (shared/koji-reference.md §5.1), which is why they are checked here by query.
+
+use std::process::{Command, Output};
+
+use sqlx::{PgPool, Row};
+
+use crate::support::{Level, TestDb};
+
+const BIN: &str = env!("CARGO_BIN_EXE_koji-sim");
+
+async fn run(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || Command::new(BIN).args(&args).output().expect("run koji-sim"))
+        .await
+        .expect("join koji-sim")
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|arg| (*arg).to_owned()).collect()
+}
+
+/// Queries that count rows breaking a rule; each must return 0.
+const INVARIANTS: [(&str, &str); 14] = [
+    (
+        "completion_time is set exactly for terminal tasks",
+        "select count(*) from task where (state in (2, 3, 5)) <> (completion_time is not null)",
+    ),
+    ("every task has a known state", "select count(*) from task where state is null or state not in (0, 1, 2, 3, 4, 5)"),
+    ("OPEN tasks have a start_time and a host", "select count(*) from task where state = 1 and (start_time is null or host_id is null)"),
+    ("ASSIGNED tasks have a host", "select count(*) from task where state = 4 and host_id is null"),
+    ("FREE tasks have no host", "select count(*) from task where state = 0 and host_id is not null"),
+    ("CLOSED and FAILED tasks started on a host", "select count(*) from task where state in (2, 5) and (start_time is null or host_id is null)"),
+    (
+        "times are in order",
+        "select count(*) from task where start_time < create_time or completion_time < create_time
+             or completion_time < start_time",
+    ),
+    ("only OPEN tasks wait", "select count(*) from task where waiting and state <> 1"),
+    (
+        "a finished parent has no unfinished subtask",
+        "select count(*) from task c join task p on p.id = c.parent
+         where p.state in (2, 3, 5) and c.state not in (2, 3, 5)",
+    ),
+    (
+        "builds are tagged only when COMPLETE",
+        "select count(*) from tag_listing l join build b on b.id = l.build_id where l.active and b.state <> 1",
+    ),
+    (
+        "build completion_time is set exactly when not BUILDING",
+        "select count(*) from build where (state = 0) <> (completion_time is null)",
+    ),
+    (
+        "one active row per versioned key",
+        "select (select count(*) from (select 1 from host_config where active group by host_id having count(*) > 1) a)
+              + (select count(*) from (select 1 from tag_listing where active group by build_id, tag_id having count(*) > 1) b)
+              + (select count(*) from (select 1 from tag_packages where active group by package_id, tag_id having count(*) > 1) c)
+              + (select count(*) from (select 1 from host_channels where active group by host_id, channel_id having count(*) > 1) d)
+              + (select count(*) from (select 1 from tag_config where active group by tag_id having count(*) > 1) e)",
+    ),
+    (
+        "revoked rows carry their revoke event and revoker",
+        "select (select count(*) from tag_listing where (active is null) <> (revoke_event is not null and revoker_id is not null))
+              + (select count(*) from tag_listing where revoke_event < create_event)",
+    ),
+    ("host load is never negative", "select count(*) from host where task_load < 0"),
+];
+
+pub async fn broken_invariants(pool: &PgPool) -> Vec<String> {
+    let mut broken = Vec::new();
+    for (rule, sql) in INVARIANTS {
+        let count: i64 = sqlx::query(sql).fetch_one(pool).await.unwrap_or_else(|e| panic!("{rule}: {e}")).get(0);
+        if count != 0 {
+            broken.push(format!("{rule}: {count} rows"));
+        }
+    }
+    broken
+}
+
+async fn count(pool: &PgPool, sql: &'static str) -> i64 {
+    sqlx::query(sql).fetch_one(pool).await.unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
+}
+
+#[tokio::test]
+async fn create_refuses_a_database_with_a_schema() {
+    let db = TestDb::new(Level::V1_35).await;
+    let output = run(args(&["create", "--database-url", &db.url, "--scale", "tiny"])).await;
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--force-existing-schema"), "{stderr}");
+    assert_eq!(count(&db.writer, "select count(*) from task").await, 0);
+}
+
+#[tokio::test]
+async fn tiny_fill_of_an_empty_database_meets_targets_and_invariants() {
+    let db = TestDb::new(Level::V1_35).await;
+    db.exec("drop schema public cascade; create schema public").await;
+    let output = run(args(&["create", "--database-url", &db.url, "--scale", "tiny", "--seed", "7"])).await;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("filled scale tiny"), "{stdout}");
+
+    let tasks = count(&db.writer, "select count(*) from task").await;
+    assert!((9_500..=10_500).contains(&tasks), "{tasks} tasks");
+    assert_eq!(count(&db.writer, "select count(*) from host").await, 10);
+    assert_eq!(count(&db.writer, "select count(*) from tag_listing").await, 10_000);
+    // Every state shows up, of tasks, builds and repos, and the history has revoked rows.
+    assert_eq!(count(&db.writer, "select count(distinct state) from task").await, 6, "task states");
+    assert_eq!(count(&db.writer, "select count(distinct state) from build").await, 5, "build states");
+    assert_eq!(count(&db.writer, "select count(distinct state) from repo").await, 5, "repo states");
+    assert!(count(&db.writer, "select count(*) from task where waiting").await > 0);
+    assert!(count(&db.writer, "select count(*) from tag_listing where active is null").await > 0);
+    assert!(count(&db.writer, "select count(*) from tag t where not exists (select 1 from tag_config c where c.tag_id = t.id and c.active)").await > 0);
+    assert!(count(&db.writer, "select count(*) from tag_packages where blocked and active").await > 0);
+    assert!(count(&db.writer, "select count(*) from repo_queue where active").await > 0);
+    assert!(count(&db.writer, "select count(*) from sessions where expired").await > 0);
+    let broken = broken_invariants(&db.writer).await;
+    assert!(broken.is_empty(), "{broken:#?}");
+}
+
+#[tokio::test]
+async fn fill_is_deterministic_for_a_seed_and_fills_an_older_existing_schema() {
+    let first = TestDb::new(Level::V1_32).await;
+    let second = TestDb::new(Level::V1_32).await;
+    for db in [&first, &second] {
+        let output = run(args(&[
+            "create",
+            "--database-url",
+            &db.url,
+            "--scale",
+            "tiny",
+            "--schema-level",
+            "1.32",
+            "--force-existing-schema",
+        ]))
+        .await;
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    let digest =
+        "select md5(string_agg(concat_ws(',', id, state, method, host_id, parent, label, weight), ';' order by id))
+                  from task";
+    let a: String = sqlx::query(digest).fetch_one(&first.writer).await.unwrap().get(0);
+    let b: String = sqlx::query(digest).fetch_one(&second.writer).await.unwrap().get(0);
+    assert_eq!(a, b, "same seed, same tasks");
+    let broken = broken_invariants(&first.writer).await;
+    assert!(broken.is_empty(), "{broken:#?}");
+}
