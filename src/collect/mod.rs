@@ -81,7 +81,8 @@ pub struct Collector {
     task_state: Arc<tokio::sync::Mutex<tasks::TasksState>>,
     /// Set while a full pass over the task history runs in the background.
     history_running: Arc<AtomicBool>,
-    history_started: std::sync::Mutex<Option<Instant>>,
+    /// After a failed pass, none starts again before this instant.
+    history_retry_at: Arc<std::sync::Mutex<Option<Instant>>>,
     /// Whether the previous scrape reached the database, so that an outage is logged when it
     /// starts and when it ends rather than on every scrape.
     was_up: AtomicBool,
@@ -95,7 +96,7 @@ impl Collector {
             task_settings: settings.tasks,
             task_state: Arc::default(),
             history_running: Arc::default(),
-            history_started: std::sync::Mutex::new(None),
+            history_retry_at: Arc::default(),
             was_up: AtomicBool::new(true),
         }
     }
@@ -160,16 +161,11 @@ impl Collector {
     /// failed moments ago. It takes one connection of the pool for its duration; scrapes keep
     /// the other. The result replaces the engine; the next scrape catches up from its snapshot.
     fn start_history_pass(&self) {
-        {
-            let Ok(mut started) = self.history_started.lock() else { return };
-            if started.is_some_and(|at| at.elapsed() < HISTORY_RETRY) {
-                return;
-            }
-            if self.history_running.swap(true, Ordering::AcqRel) {
-                return;
-            }
-            *started = Some(Instant::now());
+        let retry_at = self.history_retry_at.lock().map(|at| *at).unwrap_or(None);
+        if retry_at.is_some_and(|at| Instant::now() < at) || self.history_running.swap(true, Ordering::AcqRel) {
+            return;
         }
+        let retry = Arc::clone(&self.history_retry_at);
         let pool = self.db.pool.clone();
         let state = Arc::clone(&self.task_state);
         let running = Arc::clone(&self.history_running);
@@ -193,7 +189,12 @@ impl Collector {
                     state.attributor = attributor;
                     tracing::info!(seconds = started.elapsed().as_secs_f64(), "task history pass finished");
                 }
-                Err(error) => tracing::warn!(%error, "task history pass failed; retrying later"),
+                Err(error) => {
+                    tracing::warn!(%error, "task history pass failed; retrying later");
+                    if let Ok(mut at) = retry.lock() {
+                        *at = Some(Instant::now() + HISTORY_RETRY);
+                    }
+                }
             }
             running.store(false, Ordering::Release);
         });

@@ -11,4 +11,6 @@ mod http;
 mod outage;
 mod read_only;
 mod schema;
+mod task_churn;
+mod tasks;
 mod tls;
