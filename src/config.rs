@@ -27,6 +27,7 @@ pub struct Config {
     pub log: LogConfig,
     pub database: DatabaseConfig,
     pub hosts: HostsConfig,
+    pub tasks: TasksConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -79,6 +80,28 @@ pub struct DatabaseConfig {
 pub struct HostsConfig {
     /// Job limit assumed for a builder that does not report one (kojid's own default is 10).
     pub default_max_jobs: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TasksConfig {
+    /// Whether task counters carry the `tag` label (derived from the task's request).
+    pub tag_label: bool,
+    /// Methods kept as `method` label values; any other method is reported as "other".
+    /// Empty keeps every method.
+    pub methods: Vec<String>,
+    /// How often the task totals are rebuilt from the whole history, correcting what the
+    /// incremental engine cannot see (tasks deleted by koji-sweep-db).
+    pub reconcile_interval_seconds: f64,
+    /// How long a task id that is missing below the newest one is looked for again before it is
+    /// taken as rolled back.
+    pub gap_grace_seconds: f64,
+}
+
+impl Default for TasksConfig {
+    fn default() -> Self {
+        Self { tag_label: true, methods: Vec::new(), reconcile_interval_seconds: 21600.0, gap_grace_seconds: 900.0 }
+    }
 }
 
 impl Default for WebConfig {
@@ -304,6 +327,30 @@ impl Config {
         one_of("log.level", &self.log.level, &LOG_LEVELS)?;
         one_of("log.format", &self.log.format, &LOG_FORMATS)?;
         self.database.validate(web.scrape_timeout_seconds)?;
+        let tasks = &self.tasks;
+        if !(tasks.reconcile_interval_seconds.is_finite()
+            && (60.0..=2_592_000.0).contains(&tasks.reconcile_interval_seconds))
+        {
+            return Err(ConfigError::key(
+                "tasks.reconcile_interval_seconds",
+                format!("{} is outside 60 s to 30 days", tasks.reconcile_interval_seconds),
+                "use a number of seconds such as 21600 (6 hours)",
+            ));
+        }
+        if !(tasks.gap_grace_seconds.is_finite() && (1.0..=86_400.0).contains(&tasks.gap_grace_seconds)) {
+            return Err(ConfigError::key(
+                "tasks.gap_grace_seconds",
+                format!("{} is outside 1 s to 1 day", tasks.gap_grace_seconds),
+                "use a number of seconds longer than your longest hub transaction, such as 900",
+            ));
+        }
+        if let Some(bad) = tasks.methods.iter().find(|method| method.is_empty() || method.len() > 128) {
+            return Err(ConfigError::key(
+                "tasks.methods",
+                format!("{bad:?} is not a task method"),
+                "list Koji method names such as \"build\" and \"buildArch\"",
+            ));
+        }
         if self.hosts.default_max_jobs == 0 {
             return Err(ConfigError::key(
                 "hosts.default_max_jobs",

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use koji_exporter::cli::{Cli, Command};
-use koji_exporter::collect::Collector;
+use koji_exporter::collect::{CollectSettings, Collector};
 use koji_exporter::config::{self, Config};
 use koji_exporter::db::{self, Database};
 use koji_exporter::exposition::BuildInfo;
@@ -56,7 +56,7 @@ fn serve(config: Config) -> ExitCode {
         };
         tracing::info!(address = %address, path = %config.web.telemetry_path, "serving metrics");
         let state = AppState {
-            collector: Arc::new(Collector::new(database, config.hosts.default_max_jobs)),
+            collector: Arc::new(Collector::new(database, CollectSettings::from_config(&config))),
             telemetry_path: config.web.telemetry_path.clone(),
             scrape_timeout: db::seconds(config.web.scrape_timeout_seconds),
             build: BuildInfo::current(),

@@ -7,7 +7,9 @@
 //! of one family agree with each other.
 
 pub mod hosts;
+pub mod tasks;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -29,6 +31,7 @@ pub struct Snapshot {
     /// One entry per family, in a fixed order.
     pub outcomes: Vec<Outcome>,
     pub hosts: Option<hosts::HostsSnapshot>,
+    pub tasks: Option<tasks::TasksSnapshot>,
     /// Builders that report no job limit are held to this one.
     pub default_max_jobs: u64,
 }
@@ -42,21 +45,60 @@ pub struct Outcome {
 }
 
 /// The families, in the order they are collected and reported.
-pub const FAMILIES: [&str; 1] = ["hosts"];
+pub const FAMILIES: [&str; 2] = ["hosts", "tasks"];
+
+/// What the collector needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct CollectSettings {
+    pub default_max_jobs: u32,
+    pub tasks: tasks::TasksSettings,
+}
+
+impl CollectSettings {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        let tasks = &config.tasks;
+        Self {
+            default_max_jobs: config.hosts.default_max_jobs,
+            tasks: tasks::TasksSettings {
+                tag_label: tasks.tag_label,
+                methods: tasks.methods.iter().cloned().collect(),
+                reconcile_interval: crate::db::seconds(tasks.reconcile_interval_seconds),
+                gap_grace: crate::db::seconds(tasks.gap_grace_seconds),
+            },
+        }
+    }
+}
+
+/// Do not start a history pass more often than this after a failed one.
+const HISTORY_RETRY: Duration = Duration::from_secs(30);
 
 /// Reads the database on demand; shared by every HTTP request.
 #[derive(Debug)]
 pub struct Collector {
     db: Database,
     default_max_jobs: u64,
+    task_settings: tasks::TasksSettings,
+    task_state: Arc<tokio::sync::Mutex<tasks::TasksState>>,
+    /// Set while a full pass over the task history runs in the background.
+    history_running: Arc<AtomicBool>,
+    /// After a failed pass, none starts again before this instant.
+    history_retry_at: Arc<std::sync::Mutex<Option<Instant>>>,
     /// Whether the previous scrape reached the database, so that an outage is logged when it
     /// starts and when it ends rather than on every scrape.
     was_up: AtomicBool,
 }
 
 impl Collector {
-    pub fn new(db: Database, default_max_jobs: u32) -> Self {
-        Self { db, default_max_jobs: u64::from(default_max_jobs), was_up: AtomicBool::new(true) }
+    pub fn new(db: Database, settings: CollectSettings) -> Self {
+        Self {
+            db,
+            default_max_jobs: u64::from(settings.default_max_jobs),
+            task_settings: settings.tasks,
+            task_state: Arc::default(),
+            history_running: Arc::default(),
+            history_retry_at: Arc::default(),
+            was_up: AtomicBool::new(true),
+        }
     }
 
     pub fn database(&self) -> &Database {
@@ -93,9 +135,69 @@ impl Collector {
             hosts::fetch(tx, &features).await
         })
         .await;
+        let settings = &self.task_settings;
+        let mut task_state = self.task_state.lock().await;
+        snapshot.tasks = run_family(&mut conn, "tasks", deadline_at, &mut snapshot.outcomes, async |tx| {
+            tasks::fetch(tx, &mut task_state, settings).await
+        })
+        .await;
+        let history_due = match &task_state.engine {
+            None => true,
+            Some(engine) => {
+                engine.needs_reconcile
+                    || engine.built_at.elapsed().is_ok_and(|age| age >= self.task_settings.reconcile_interval)
+            }
+        };
+        drop(task_state);
+        if history_due {
+            self.start_history_pass();
+        }
         // A new family: one more `run_family` call here, a field in `Snapshot`, and its name in
         // `FAMILIES`.
         snapshot
+    }
+
+    /// Starts a full pass over the task history in the background, unless one runs or one
+    /// failed moments ago. It takes one connection of the pool for its duration; scrapes keep
+    /// the other. The result replaces the engine; the next scrape catches up from its snapshot.
+    fn start_history_pass(&self) {
+        let retry_at = self.history_retry_at.lock().map(|at| *at).unwrap_or(None);
+        if retry_at.is_some_and(|at| Instant::now() < at) || self.history_running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let retry = Arc::clone(&self.history_retry_at);
+        let pool = self.db.pool.clone();
+        let state = Arc::clone(&self.task_state);
+        let running = Arc::clone(&self.history_running);
+        let settings = self.task_settings.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            tracing::info!("task history pass started");
+            let result = async {
+                let mut conn = pool.acquire().await?;
+                let mut tx = conn.begin_with(BEGIN).await?;
+                let mut attributor = tasks::attribution::Attributor::default();
+                let engine = tasks::Engine::from_history(&mut tx, &mut attributor, &settings).await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>((engine, attributor))
+            }
+            .await;
+            match result {
+                Ok((engine, attributor)) => {
+                    let mut state = state.lock().await;
+                    state.engine = Some(engine);
+                    state.attributor = attributor;
+                    tracing::info!(seconds = started.elapsed().as_secs_f64(), "task history pass finished");
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "task history pass failed; retrying later");
+                    if let Ok(mut at) = retry.lock() {
+                        *at = Some(Instant::now() + HISTORY_RETRY);
+                    }
+                }
+            }
+            running.store(false, Ordering::Release);
+        });
     }
 
     fn note_reachability(&self, up: bool, error: &str) {

@@ -7,13 +7,16 @@
 
 mod hosts;
 mod self_metrics;
+mod tasks;
 
+use std::collections::HashMap;
 use std::fmt;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::exemplar::Exemplar;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
@@ -56,6 +59,7 @@ impl BuildInfo {
 pub enum Kind {
     Gauge,
     Counter,
+    Histogram,
 }
 
 /// One metric family ready to encode. `name` is the full name without the `_total` that the
@@ -66,6 +70,17 @@ pub struct MetricFamily {
     pub help: &'static str,
     pub kind: Kind,
     pub samples: Vec<Sample>,
+    /// The samples of a histogram family (`kind` = Histogram).
+    pub histograms: Vec<HistogramSample>,
+}
+
+/// One labelled histogram: per-bucket (not cumulative) counts, the last for +Inf.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramSample {
+    pub labels: Vec<(&'static str, String)>,
+    pub bounds: &'static [f64],
+    pub counts: Vec<u64>,
+    pub sum: f64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -76,7 +91,16 @@ pub struct Sample {
 
 impl MetricFamily {
     pub fn gauge(name: &'static str, help: &'static str) -> Self {
-        Self { name, help, kind: Kind::Gauge, samples: Vec::new() }
+        Self { name, help, kind: Kind::Gauge, samples: Vec::new(), histograms: Vec::new() }
+    }
+
+    /// A counter; `name` without the `_total` the encoder appends.
+    pub fn counter(name: &'static str, help: &'static str) -> Self {
+        Self { kind: Kind::Counter, ..Self::gauge(name, help) }
+    }
+
+    pub fn histogram(name: &'static str, help: &'static str) -> Self {
+        Self { kind: Kind::Histogram, ..Self::gauge(name, help) }
     }
 
     /// Adds a sample; labels are given as (name, value) pairs.
@@ -96,6 +120,9 @@ pub fn families(snapshot: &Snapshot, build: &BuildInfo) -> Vec<MetricFamily> {
     let mut families = self_metrics::families(snapshot, build);
     if let Some(data) = &snapshot.hosts {
         families.extend(hosts::families(data, snapshot.default_max_jobs));
+    }
+    if let Some(data) = &snapshot.tasks {
+        families.extend(tasks::families(data));
     }
     families
 }
@@ -130,15 +157,33 @@ impl Collector for Families {
             let metric_type = match family.kind {
                 Kind::Gauge => MetricType::Gauge,
                 Kind::Counter => MetricType::Counter,
+                Kind::Histogram => MetricType::Histogram,
             };
             let mut metric_encoder = encoder.encode_descriptor(family.name, family.help, None, metric_type)?;
             for sample in &family.samples {
                 let labels = sample.labels.as_slice();
                 let sample_encoder = metric_encoder.encode_family(&labels)?;
                 match family.kind {
-                    Kind::Gauge => ConstGauge::new(sample.value).encode(sample_encoder)?,
                     Kind::Counter => ConstCounter::new(sample.value).encode(sample_encoder)?,
+                    Kind::Gauge | Kind::Histogram => ConstGauge::new(sample.value).encode(sample_encoder)?,
                 }
+            }
+            for histogram in &family.histograms {
+                let labels = histogram.labels.as_slice();
+                let buckets: Vec<(f64, u64)> = histogram
+                    .bounds
+                    .iter()
+                    .copied()
+                    .chain([f64::INFINITY])
+                    .zip(histogram.counts.iter().copied())
+                    .collect();
+                let count = histogram.counts.iter().sum();
+                metric_encoder.encode_family(&labels)?.encode_histogram(
+                    histogram.sum,
+                    count,
+                    &buckets,
+                    None::<&HashMap<usize, Exemplar<NoLabelSet, f64>>>,
+                )?;
             }
         }
         Ok(())
@@ -189,12 +234,8 @@ mod tests {
     fn counters_get_total_and_labels_are_escaped() {
         let mut gauge = MetricFamily::gauge("koji_test_value", "A test");
         gauge.with([("host", "a\"b\\c\nd")], 1.5);
-        let counter = MetricFamily {
-            name: "koji_test_events",
-            help: "Events",
-            kind: Kind::Counter,
-            samples: vec![Sample { labels: vec![], value: 3.0 }],
-        };
+        let mut counter = MetricFamily::counter("koji_test_events", "Events");
+        counter.with([], 3.0);
         let text = encode(vec![gauge, counter], Format::OpenMetrics);
         assert!(text.contains("koji_test_value{host=\"a\\\"b\\\\c\\nd\"} 1.5\n"), "{text}");
         assert!(text.contains("koji_test_events_total 3"), "{text}");

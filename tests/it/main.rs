@@ -12,4 +12,6 @@ mod outage;
 mod read_only;
 mod schema;
 mod sim;
+mod task_churn;
+mod tasks;
 mod tls;

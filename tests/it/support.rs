@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use koji_exporter::collect::Collector;
+use koji_exporter::collect::{CollectSettings, Collector};
 use koji_exporter::config::{Config, Secret};
 use koji_exporter::db::Database;
 use koji_exporter::exposition::BuildInfo;
@@ -226,7 +226,7 @@ pub fn host_port(url: &str) -> String {
 pub fn state_for(config: &Config) -> AppState {
     let database = Database::connect_lazy(&config.database).expect("database settings");
     AppState {
-        collector: Arc::new(Collector::new(database, config.hosts.default_max_jobs)),
+        collector: Arc::new(Collector::new(database, CollectSettings::from_config(config))),
         telemetry_path: config.web.telemetry_path.clone(),
         scrape_timeout: Duration::from_secs_f64(config.web.scrape_timeout_seconds),
         build: BuildInfo::current(),

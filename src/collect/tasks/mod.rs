@@ -1,0 +1,323 @@
+//! The tasks family: the queue now, and totals over the whole task history, kept exact by an
+//! incremental engine whose cost per scrape follows what changed, not the table's size.
+//!
+//! The queue gauges are recomputed every scrape from the non-terminal tasks (FREE, ASSIGNED,
+//! OPEN), which the task_by_state index returns cheaply.
+//!
+//! The totals (tasks per final state, wait and run time histograms, finished tasks per host)
+//! are functions of the task rows as they are in the database, so they survive restarts and
+//! agree between replicas. One full pass over the history builds them ([`Engine::from_history`],
+//! run outside any scrape); each scrape then advances the engine by reading, in one snapshot:
+//! tasks with ids above the highest seen, tasks that were not terminal at the last scrape, and
+//! ids that were missing below the highest seen. Missing ids happen because transactions commit
+//! out of id order (a later id becomes visible first) or roll back (the id never appears): such
+//! a gap is looked up again on every scrape until it appears or has stayed missing for the
+//! grace period. Two things the engine cannot see incrementally: terminal tasks deleted by
+//! koji-sweep-db, and an admin forcing a terminal task back to ASSIGNED (that one it notices,
+//! because the task shows up among the non-terminal ones, and it asks for a reconciliation). A
+//! periodic reconciliation (a fresh full pass) corrects both.
+
+pub mod aggregate;
+pub mod attribution;
+pub mod request;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant, SystemTime};
+
+use sqlx::PgConnection;
+
+use self::aggregate::{Aggregates, Finished, TaskKey};
+use self::attribution::Attributor;
+use crate::sql;
+
+/// Rows read per statement when walking new tasks or the history.
+const BATCH: i64 = 20_000;
+/// New tasks read by one scrape at most; a larger backlog is read over the next scrapes.
+const MAX_NEW_PER_SCRAPE: usize = 200_000;
+/// Missing ids recorded at most per stretch (a sequence jump must not flood the gap list).
+const MAX_GAPS_PER_STRETCH: i32 = 10_000;
+
+/// One task as the exporter reads it (`sql/tasks.sql`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TaskRow {
+    pub id: i32,
+    pub state: Option<i32>,
+    pub channel_id: i32,
+    pub host_id: Option<i32>,
+    pub parent: Option<i32>,
+    pub method: Option<String>,
+    pub arch: String,
+    pub waiting: Option<bool>,
+    pub create_time: f64,
+    pub start_time: Option<f64>,
+    pub completion_time: Option<f64>,
+    /// Only for top-level tasks of methods whose request names a tag or target.
+    pub request: Option<String>,
+}
+
+impl TaskRow {
+    fn finished(&self) -> Option<Finished> {
+        let state = self.state.filter(|state| aggregate::is_terminal(Some(*state)))?;
+        let wait = self.start_time.map(|start| (start - self.create_time).max(0.0));
+        let run = self.start_time.zip(self.completion_time).map(|(start, end)| (end - start).max(0.0));
+        Some(Finished { state, host_id: self.host_id, wait, run })
+    }
+}
+
+/// Settings of the family (from `[tasks]` in the configuration).
+#[derive(Debug, Clone)]
+pub struct TasksSettings {
+    /// Whether the counters carry a `tag` label.
+    pub tag_label: bool,
+    /// Methods kept as label values; others become "other". Empty keeps every method.
+    pub methods: HashSet<String>,
+    pub reconcile_interval: Duration,
+    pub gap_grace: Duration,
+}
+
+impl TasksSettings {
+    pub fn key(&self, row: &TaskRow, tag: &str) -> TaskKey {
+        let method = row.method.as_deref().unwrap_or("");
+        let method = if self.methods.is_empty() || self.methods.contains(method) { method } else { "other" };
+        TaskKey {
+            channel_id: row.channel_id,
+            method: method.to_owned(),
+            tag: if self.tag_label { tag.to_owned() } else { String::new() },
+        }
+    }
+}
+
+/// Totals over the task history plus what is needed to keep them current.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub aggregates: Aggregates,
+    /// Highest task id taken into account.
+    max_seen: i32,
+    /// Tasks counted as existing but not (yet) as finished: non-terminal or unknown state.
+    tracked: HashMap<i32, TaskKey>,
+    /// Ids below `max_seen` not visible yet, with the time they were first missed.
+    gaps: HashMap<i32, Instant>,
+    /// Set when the engine saw something only a full pass can account for.
+    pub needs_reconcile: bool,
+    pub built_at: SystemTime,
+}
+
+impl Engine {
+    fn empty() -> Self {
+        Engine {
+            aggregates: Aggregates::default(),
+            max_seen: 0,
+            tracked: HashMap::new(),
+            gaps: HashMap::new(),
+            needs_reconcile: false,
+            built_at: SystemTime::now(),
+        }
+    }
+
+    /// Builds the totals from every task, in batches of the primary key, inside the caller's
+    /// (REPEATABLE READ) transaction so that the result describes one snapshot.
+    pub async fn from_history(
+        conn: &mut PgConnection,
+        attributor: &mut Attributor,
+        settings: &TasksSettings,
+    ) -> Result<Engine, sqlx::Error> {
+        let mut engine = Engine::empty();
+        let now = Instant::now();
+        loop {
+            let rows = created_after(conn, engine.max_seen, BATCH).await?;
+            let last_batch = (rows.len() as i64) < BATCH;
+            attributor.attribute(conn, &rows).await?;
+            for row in &rows {
+                engine.note_gaps_before(row.id, now);
+                engine.take_new(row, attributor, settings);
+            }
+            if last_batch {
+                break;
+            }
+        }
+        // Only recent gaps can still fill; older ones are rolled back or deleted for good.
+        let horizon = engine.max_seen.saturating_sub(MAX_GAPS_PER_STRETCH);
+        engine.gaps.retain(|id, _| *id > horizon);
+        engine.built_at = SystemTime::now();
+        Ok(engine)
+    }
+
+    /// Takes in what changed since the last scrape. `nonterminal` are the scrape's FREE,
+    /// ASSIGNED and OPEN tasks.
+    pub async fn advance(
+        &mut self,
+        conn: &mut PgConnection,
+        attributor: &mut Attributor,
+        settings: &TasksSettings,
+        nonterminal: &[TaskRow],
+    ) -> Result<(), sqlx::Error> {
+        let now = Instant::now();
+        let max_before = self.max_seen;
+        let nonterminal_ids: HashSet<i32> = nonterminal.iter().map(|row| row.id).collect();
+
+        // Tasks that left the non-terminal set (finished, or deleted) and gaps that may have filled.
+        let mut recheck: Vec<i32> = self.tracked.keys().filter(|id| !nonterminal_ids.contains(id)).copied().collect();
+        recheck.extend(self.gaps.keys().copied());
+        let rechecked: Vec<TaskRow> = if recheck.is_empty() {
+            Vec::new()
+        } else {
+            sqlx::query_as(sql::statement("tasks", "by_id"))
+                .bind(request::tag_method_names())
+                .bind(&recheck)
+                .fetch_all(&mut *conn)
+                .await?
+        };
+        let filled: Vec<TaskRow> = rechecked.iter().filter(|row| self.gaps.contains_key(&row.id)).cloned().collect();
+        attributor.attribute(conn, &filled).await?;
+        let found: HashSet<i32> = rechecked.iter().map(|row| row.id).collect();
+        for row in &rechecked {
+            if self.gaps.remove(&row.id).is_some() {
+                self.take_new(row, attributor, settings);
+            } else if let Some(finished) = row.finished()
+                && let Some(key) = self.tracked.remove(&row.id)
+            {
+                self.aggregates.finished(&key, &finished, 1);
+            }
+        }
+        for id in recheck.iter().filter(|id| !found.contains(id)) {
+            if let Some(key) = self.tracked.remove(id) {
+                // Deleted while not finished: it no longer exists, so it no longer counts.
+                self.aggregates.created(&key, -1);
+            }
+        }
+        self.gaps.retain(|_, first_missed| now.duration_since(*first_missed) < settings.gap_grace);
+
+        // New tasks, oldest first.
+        let mut read = 0;
+        while read < MAX_NEW_PER_SCRAPE {
+            let rows = created_after(conn, self.max_seen, BATCH).await?;
+            read += rows.len();
+            attributor.attribute(conn, &rows).await?;
+            for row in &rows {
+                self.note_gaps_before(row.id, now);
+                self.take_new(row, attributor, settings);
+            }
+            if (rows.len() as i64) < BATCH {
+                break;
+            }
+        }
+
+        // A non-terminal task the engine had counted as finished: only a full pass can say
+        // which final state to take back.
+        let reopened = nonterminal
+            .iter()
+            .any(|row| row.id <= max_before && !self.tracked.contains_key(&row.id) && !self.gaps.contains_key(&row.id));
+        if reopened {
+            self.needs_reconcile = true;
+        }
+        Ok(())
+    }
+
+    fn note_gaps_before(&mut self, id: i32, now: Instant) {
+        let first_missing = self.max_seen.saturating_add(1).max(id.saturating_sub(MAX_GAPS_PER_STRETCH));
+        for missing in first_missing..id {
+            self.gaps.insert(missing, now);
+        }
+        self.max_seen = self.max_seen.max(id);
+    }
+
+    fn take_new(&mut self, row: &TaskRow, attributor: &Attributor, settings: &TasksSettings) {
+        let key = settings.key(row, attributor.tag_of(row.id).unwrap_or(""));
+        self.aggregates.created(&key, 1);
+        match row.finished() {
+            Some(finished) => self.aggregates.finished(&key, &finished, 1),
+            None => {
+                self.tracked.insert(row.id, key);
+            }
+        }
+    }
+
+    pub fn tracked_count(&self) -> usize {
+        self.tracked.len()
+    }
+
+    pub fn gap_count(&self) -> usize {
+        self.gaps.len()
+    }
+}
+
+async fn created_after(conn: &mut PgConnection, after: i32, limit: i64) -> Result<Vec<TaskRow>, sqlx::Error> {
+    sqlx::query_as(sql::statement("tasks", "created_after"))
+        .bind(request::tag_method_names())
+        .bind(after)
+        .bind(limit)
+        .fetch_all(conn)
+        .await
+}
+
+/// A non-terminal task, as the queue gauges need it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedTask {
+    pub key: TaskKey,
+    pub state: i32,
+    pub waiting: bool,
+    pub arch: String,
+    pub create_time: f64,
+}
+
+/// What the family found in one scrape.
+#[derive(Debug, Clone, Default)]
+pub struct TasksSnapshot {
+    pub channel_names: BTreeMap<i32, String>,
+    pub host_names: BTreeMap<i32, String>,
+    pub queue: Vec<QueuedTask>,
+    /// None until the first full pass over the history has finished.
+    pub totals: Option<Aggregates>,
+    pub tracked: usize,
+    pub gaps: usize,
+    pub built_at: Option<SystemTime>,
+}
+
+/// State kept between scrapes.
+#[derive(Debug, Default)]
+pub struct TasksState {
+    pub engine: Option<Engine>,
+    pub attributor: Attributor,
+}
+
+/// Reads the family and advances the engine, inside the scrape's read-only transaction.
+#[tracing::instrument(skip_all)]
+pub async fn fetch(
+    conn: &mut PgConnection,
+    state: &mut TasksState,
+    settings: &TasksSettings,
+) -> Result<TasksSnapshot, sqlx::Error> {
+    let nonterminal: Vec<TaskRow> = sqlx::query_as(sql::statement("tasks", "nonterminal"))
+        .bind(request::tag_method_names())
+        .fetch_all(&mut *conn)
+        .await?;
+    if let Some(engine) = state.engine.as_mut() {
+        engine.advance(conn, &mut state.attributor, settings, &nonterminal).await?;
+    }
+    state.attributor.attribute(conn, &nonterminal).await?;
+    let channel_names: Vec<(i32, String)> =
+        sqlx::query_as(sql::statement("tasks", "channel_names")).fetch_all(&mut *conn).await?;
+    let host_names: Vec<(i32, String)> =
+        sqlx::query_as(sql::statement("tasks", "host_names")).fetch_all(&mut *conn).await?;
+
+    let queue = nonterminal
+        .iter()
+        .map(|row| QueuedTask {
+            key: settings.key(row, state.attributor.tag_of(row.id).unwrap_or("")),
+            state: row.state.unwrap_or(-1),
+            waiting: row.waiting == Some(true),
+            arch: row.arch.clone(),
+            create_time: row.create_time,
+        })
+        .collect();
+    let engine = state.engine.as_ref();
+    Ok(TasksSnapshot {
+        channel_names: channel_names.into_iter().collect(),
+        host_names: host_names.into_iter().collect(),
+        queue,
+        totals: engine.map(|engine| engine.aggregates.clone()),
+        tracked: engine.map_or(0, Engine::tracked_count),
+        gaps: engine.map_or(0, Engine::gap_count),
+        built_at: engine.map(|engine| engine.built_at),
+    })
+}

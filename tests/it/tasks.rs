@@ -1,0 +1,231 @@
+//! The tasks family: queue gauges, history totals from the full pass and from incremental
+//! updates, restarts, and a randomized run of concurrent task life cycles checked against an
+//! independent recount of the table.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use koji_exporter::http::AppState;
+
+use crate::support::{Level, Metrics, TestDb, scrape, state_for};
+
+/// Scrapes until the task history pass has finished, and returns that scrape.
+pub async fn scrape_when_ready(state: &AppState) -> Metrics {
+    let started = Instant::now();
+    loop {
+        let metrics = scrape(state).await;
+        if metrics.get("koji_exporter_task_history_ready") == Some(1.0) {
+            return metrics;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "task history never became ready:\n{}", metrics.text);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn series(name: &str, labels: &[(&str, &str)]) -> String {
+    let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    if labels.is_empty() { name.to_owned() } else { format!("{name}{{{}}}", labels.join(",")) }
+}
+
+/// Counter series by (channel, method, tag): created, closed, failed, canceled.
+const EXPECTED_COUNTS: [(&str, &str, &str, [u64; 4]); 12] = [
+    ("default", "build", "", [3, 1, 0, 0]),
+    ("default", "buildArch", "", [3, 0, 1, 0]),
+    ("createrepo", "newRepo", "", [1, 0, 0, 0]),
+    ("createrepo", "createrepo", "", [1, 0, 0, 0]),
+    ("default", "tagBuild", "", [1, 0, 0, 0]),
+    ("default", "build", "f40", [1, 1, 0, 0]),
+    ("default", "buildArch", "f40", [2, 1, 1, 0]),
+    ("createrepo", "newRepo", "f40-build", [1, 0, 0, 1]),
+    ("createrepo", "createrepo", "f40-build", [1, 0, 0, 1]),
+    ("default", "tagBuild", "f40", [1, 0, 0, 0]),
+    ("default", "tagNotification", "", [1, 1, 0, 0]),
+    ("default", "", "", [1, 0, 0, 0]),
+];
+
+/// Checks every task metric against the values worked out by hand for hosts_edge_cases.sql +
+/// tasks_history.sql (see the comments in both files).
+fn assert_fixture_values(metrics: &Metrics) {
+    for (name, index) in [
+        ("koji_tasks_total", 0),
+        ("koji_task_succeed_total", 1),
+        ("koji_task_errors_total", 2),
+        ("koji_task_cancellations_total", 3),
+    ] {
+        let expected: BTreeMap<String, f64> = EXPECTED_COUNTS
+            .iter()
+            .map(|(channel, method, tag, counts)| {
+                (series(name, &[("channel", channel), ("method", method), ("tag", tag)]), counts[index] as f64)
+            })
+            .collect();
+        assert_eq!(metrics.family(name), expected, "{name}");
+    }
+    for (channel, method, tag, [_, closed, failed, canceled]) in EXPECTED_COUNTS {
+        let name = series("koji_task_completions_total", &[("channel", channel), ("method", method), ("tag", tag)]);
+        assert_eq!(metrics.value(&name), (closed + failed + canceled) as f64, "{name}");
+    }
+
+    let waiting: BTreeMap<String, f64> = [("build", ""), ("tagBuild", ""), ("", "")]
+        .iter()
+        .map(|(method, tag)| {
+            (series("koji_waiting_tasks", &[("channel", "default"), ("method", method), ("tag", tag)]), 1.0)
+        })
+        .collect();
+    assert_eq!(metrics.family("koji_waiting_tasks"), waiting);
+    let in_progress: BTreeMap<String, f64> = [
+        ("default", "build", 1.0),
+        ("default", "buildArch", 2.0),
+        ("createrepo", "newRepo", 1.0),
+        ("createrepo", "createrepo", 1.0),
+    ]
+    .iter()
+    .map(|(channel, method, n)| {
+        (series("koji_in_progress_tasks", &[("channel", channel), ("method", method), ("tag", "")]), *n)
+    })
+    .collect();
+    assert_eq!(metrics.family("koji_in_progress_tasks"), in_progress);
+    let unfinished: BTreeMap<String, f64> = [
+        ("default", "build", "waiting", 1.0),
+        ("default", "build", "free", 1.0),
+        ("default", "buildArch", "open", 2.0),
+        ("createrepo", "newRepo", "waiting", 1.0),
+        ("createrepo", "createrepo", "open", 1.0),
+        ("default", "tagBuild", "assigned", 1.0),
+        ("default", "", "free", 1.0),
+    ]
+    .iter()
+    .map(|(channel, method, state, n)| {
+        (series("koji_tasks_unfinished", &[("channel", channel), ("method", method), ("state", state)]), *n)
+    })
+    .collect();
+    assert_eq!(metrics.family("koji_tasks_unfinished"), unfinished);
+    let oldest = "koji_task_oldest_waiting_created_timestamp_seconds";
+    assert_eq!(metrics.value(&series(oldest, &[("channel", "default"), ("arch", "noarch")])), 1_793_530_800.0);
+    assert_eq!(metrics.value(&series(oldest, &[("channel", "default"), ("arch", "x86_64")])), 1_793_532_600.0);
+    assert_eq!(metrics.family(oldest).len(), 2);
+
+    // Wait (start - create) of finished tasks that started: 15: 5 s, 20: 10 s, 18: 5 s, 21: 30 s,
+    // 22: 60 s, 24: 1 s. Run (completion - start): 15: 595, 20: 600, 18: 1195, 22: 60, 21: 300, 24: 3.
+    let wait = |channel: &str, method: &str, suffix: &str| {
+        metrics.value(&series(&format!("koji_task_wait_seconds_{suffix}"), &[("channel", channel), ("method", method)]))
+    };
+    assert_eq!((wait("default", "build", "count"), wait("default", "build", "sum")), (2.0, 15.0));
+    assert_eq!((wait("default", "buildArch", "count"), wait("default", "buildArch", "sum")), (3.0, 95.0));
+    assert_eq!((wait("createrepo", "createrepo", "count"), wait("createrepo", "createrepo", "sum")), (1.0, 1.0));
+    assert_eq!(metrics.family("koji_task_wait_seconds_count").len(), 3);
+    let bucket = |le: &str| {
+        metrics.value(&format!("koji_task_wait_seconds_bucket{{le=\"{le}\",channel=\"default\",method=\"buildArch\"}}"))
+    };
+    assert_eq!(
+        (bucket("1.0"), bucket("5.0"), bucket("30.0"), bucket("60.0"), bucket("+Inf")),
+        (0.0, 1.0, 2.0, 3.0, 3.0)
+    );
+    let run = |method: &str, state: &str, suffix: &str| {
+        let name = format!("koji_task_run_seconds_{suffix}");
+        let channel = if method == "createrepo" { "createrepo" } else { "default" };
+        metrics.value(&series(&name, &[("channel", channel), ("method", method), ("state", state)]))
+    };
+    assert_eq!((run("build", "closed", "count"), run("build", "closed", "sum")), (2.0, 1195.0));
+    assert_eq!((run("buildArch", "failed", "count"), run("buildArch", "failed", "sum")), (2.0, 1255.0));
+    assert_eq!((run("buildArch", "closed", "count"), run("buildArch", "closed", "sum")), (1.0, 300.0));
+    assert_eq!((run("createrepo", "canceled", "count"), run("createrepo", "canceled", "sum")), (1.0, 3.0));
+    assert_eq!(metrics.family("koji_task_run_seconds_count").len(), 4);
+
+    let by_host: BTreeMap<String, f64> = [
+        ("builder-a", "closed", 1.0),
+        ("builder-a", "failed", 2.0),
+        ("builder-b", "closed", 2.0),
+        ("builder-e", "canceled", 1.0),
+    ]
+    .iter()
+    .map(|(host, state, n)| (series("koji_host_finished_tasks_total", &[("host", host), ("state", state)]), *n))
+    .collect();
+    assert_eq!(metrics.family("koji_host_finished_tasks_total"), by_host);
+}
+
+#[tokio::test]
+async fn the_full_pass_matches_the_hand_computed_values() {
+    for level in [Level::V1_32, Level::V1_35] {
+        let db = TestDb::with_fixture(level, "hosts_edge_cases").await;
+        db.load("migrations-fixtures/fixtures/tasks_history.sql").await;
+        let metrics = scrape_when_ready(&state_for(&db.config())).await;
+        assert_eq!(metrics.value("koji_exporter_collector_success{collector=\"tasks\"}"), 1.0);
+        assert_fixture_values(&metrics);
+    }
+}
+
+#[tokio::test]
+async fn incremental_updates_reach_the_same_values() {
+    let db = TestDb::with_fixture(Level::V1_35, "hosts_edge_cases").await;
+    let state = state_for(&db.config());
+    let before = scrape_when_ready(&state).await;
+    assert_eq!(
+        before.value(&series("koji_tasks_total", &[("channel", "default"), ("method", "build"), ("tag", "")])),
+        3.0
+    );
+    // The history arrives after the full pass: the engine must take it in incrementally.
+    db.load("migrations-fixtures/fixtures/tasks_history.sql").await;
+    let after = scrape(&state).await;
+    assert_fixture_values(&after);
+    assert_eq!(after.value("koji_exporter_tasks_tracked"), 9.0, "8 non-terminal tasks and one in an unknown state");
+}
+
+#[tokio::test]
+async fn a_restarted_exporter_continues_from_the_same_values() {
+    let db = TestDb::with_fixture(Level::V1_35, "hosts_edge_cases").await;
+    let first = state_for(&db.config());
+    scrape_when_ready(&first).await;
+    db.load("migrations-fixtures/fixtures/tasks_history.sql").await;
+    // A task finishes and a new one arrives while the first exporter runs.
+    db.exec("update task set state = 2, completion_time = '2026-11-01 12:00:00+00' where id = 11").await;
+    db.exec("insert into task (id, state, channel_id, owner, method, arch, create_time) values (28, 0, 2, 1, 'newRepo', 'noarch', '2026-11-01 12:00:00+00')").await;
+    let running = scrape(&first).await;
+    let restarted = scrape_when_ready(&state_for(&db.config())).await;
+    for name in [
+        "koji_tasks_total",
+        "koji_task_completions_total",
+        "koji_task_succeed_total",
+        "koji_task_errors_total",
+        "koji_task_cancellations_total",
+        "koji_task_wait_seconds_bucket",
+        "koji_task_run_seconds_bucket",
+        "koji_task_run_seconds_sum",
+        "koji_host_finished_tasks_total",
+    ] {
+        assert_eq!(running.family(name), restarted.family(name), "{name}");
+    }
+    let closed_build_arch =
+        series("koji_task_succeed_total", &[("channel", "default"), ("method", "buildArch"), ("tag", "")]);
+    assert_eq!(restarted.value(&closed_build_arch), 1.0, "task 11 closed");
+}
+
+#[tokio::test]
+async fn a_forced_reopen_and_a_sweep_are_corrected_by_reconciliation() {
+    let db = TestDb::with_fixture(Level::V1_35, "hosts_edge_cases").await;
+    db.load("migrations-fixtures/fixtures/tasks_history.sql").await;
+    let mut config = db.config();
+    config.tasks.reconcile_interval_seconds = 1.0;
+    let state = state_for(&config);
+    scrape_when_ready(&state).await;
+
+    // An admin forces the CLOSED task 15 back to ASSIGNED; koji-sweep-db deletes task 26.
+    db.exec("update task set state = 4 where id = 15").await;
+    db.exec("delete from task where id = 26").await;
+    let started = Instant::now();
+    let build = series("koji_task_succeed_total", &[("channel", "default"), ("method", "build"), ("tag", "")]);
+    let notification =
+        series("koji_tasks_total", &[("channel", "default"), ("method", "tagNotification"), ("tag", "")]);
+    loop {
+        let metrics = scrape(&state).await;
+        if metrics.get(&build) == Some(0.0) && metrics.get(&notification).is_none_or(|n| n == 0.0) {
+            assert_eq!(
+                metrics
+                    .value(&series("koji_waiting_tasks", &[("channel", "default"), ("method", "build"), ("tag", "")])),
+                2.0
+            );
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "not reconciled:\n{}", metrics.text);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
