@@ -39,6 +39,8 @@ pub struct WebConfig {
     pub telemetry_path: String,
     /// Upper bound of one scrape's database work; Prometheus' own timeout header can lower it.
     pub scrape_timeout_seconds: f64,
+    /// HTTP requests served at once; more get 503 (exporter-toolkit's --web.max-requests).
+    pub max_requests: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -80,6 +82,8 @@ pub struct DatabaseConfig {
 pub struct HostsConfig {
     /// Job limit assumed for a builder that does not report one (kojid's own default is 10).
     pub default_max_jobs: u32,
+    /// Time the family may take in one scrape.
+    pub timeout_seconds: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -96,11 +100,19 @@ pub struct TasksConfig {
     /// How long a task id that is missing below the newest one is looked for again before it is
     /// taken as rolled back.
     pub gap_grace_seconds: f64,
+    /// Time the family may take in one scrape.
+    pub timeout_seconds: f64,
 }
 
 impl Default for TasksConfig {
     fn default() -> Self {
-        Self { tag_label: true, methods: Vec::new(), reconcile_interval_seconds: 21600.0, gap_grace_seconds: 900.0 }
+        Self {
+            tag_label: true,
+            methods: Vec::new(),
+            reconcile_interval_seconds: 21600.0,
+            gap_grace_seconds: 900.0,
+            timeout_seconds: 5.0,
+        }
     }
 }
 
@@ -110,6 +122,7 @@ impl Default for WebConfig {
             listen_address: format!("0.0.0.0:{DEFAULT_PORT}"),
             telemetry_path: "/metrics".into(),
             scrape_timeout_seconds: 8.0,
+            max_requests: 40,
         }
     }
 }
@@ -149,7 +162,7 @@ impl Default for DatabaseConfig {
 
 impl Default for HostsConfig {
     fn default() -> Self {
-        Self { default_max_jobs: 10 }
+        Self { default_max_jobs: 10, timeout_seconds: 4.0 }
     }
 }
 
@@ -324,9 +337,18 @@ impl Config {
             ));
         }
         positive("web.scrape_timeout_seconds", web.scrape_timeout_seconds)?;
+        if !(1..=10_000).contains(&web.max_requests) {
+            return Err(ConfigError::key(
+                "web.max_requests",
+                format!("{} is outside 1..=10000", web.max_requests),
+                "allow a few requests per Prometheus server that scrapes the exporter (default 40)",
+            ));
+        }
         one_of("log.level", &self.log.level, &LOG_LEVELS)?;
         one_of("log.format", &self.log.format, &LOG_FORMATS)?;
         self.database.validate(web.scrape_timeout_seconds)?;
+        positive("hosts.timeout_seconds", self.hosts.timeout_seconds)?;
+        positive("tasks.timeout_seconds", self.tasks.timeout_seconds)?;
         let tasks = &self.tasks;
         if !(tasks.reconcile_interval_seconds.is_finite()
             && (60.0..=2_592_000.0).contains(&tasks.reconcile_interval_seconds))

@@ -8,12 +8,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use axum::{BoxError, Router};
 use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::load_shed::LoadShedLayer;
 
 use crate::collect::Collector;
 use crate::exposition::{self, BuildInfo};
@@ -27,18 +31,27 @@ const MIN_DEADLINE: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub collector: Arc<Collector>,
+    /// Requests served at once; more are refused with 503 rather than queued.
+    pub max_requests: usize,
     pub telemetry_path: String,
     pub scrape_timeout: Duration,
     pub build: BuildInfo,
 }
 
 pub fn app(state: AppState) -> Router {
+    let overload = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|_: BoxError| async {
+            (StatusCode::SERVICE_UNAVAILABLE, "too many concurrent requests; try again\n")
+        }))
+        .layer(LoadShedLayer::new())
+        .layer(GlobalConcurrencyLimitLayer::new(state.max_requests.max(1)));
     Router::new()
         .route("/", get(landing_page))
         .route(&state.telemetry_path.clone(), get(metrics))
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
         .fallback(not_found)
+        .layer(overload)
         .with_state(state)
 }
 

@@ -58,6 +58,7 @@ fn serve(config: Config) -> ExitCode {
         let state = AppState {
             collector: Arc::new(Collector::new(database, CollectSettings::from_config(&config))),
             telemetry_path: config.web.telemetry_path.clone(),
+            max_requests: config.web.max_requests,
             scrape_timeout: db::seconds(config.web.scrape_timeout_seconds),
             build: BuildInfo::current(),
         };

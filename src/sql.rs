@@ -7,8 +7,9 @@
 //! instead of threading an error that can never happen at run time.
 
 /// The family files, compiled into the binary.
-const FILES: [(&str, &str); 3] = [
+const FILES: [(&str, &str); 4] = [
     ("schema", include_str!("../sql/schema.sql")),
+    ("session", include_str!("../sql/session.sql")),
     ("hosts", include_str!("../sql/hosts.sql")),
     ("tasks", include_str!("../sql/tasks.sql")),
 ];

@@ -10,7 +10,7 @@ pub mod hosts;
 pub mod tasks;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
@@ -19,8 +19,39 @@ use tokio::time::timeout;
 
 use crate::db::Database;
 use crate::schema::SchemaFeatures;
+use crate::sql;
 
 const BEGIN: &str = "begin isolation level repeatable read read only";
+
+/// How one attempt at a family ended.
+enum Attempt<T> {
+    Done(T),
+    /// A hot standby cancelled the query to replay WAL; worth another try.
+    Conflict,
+    Failed,
+}
+
+/// Runs a family: a few attempts while a hot standby cancels its queries, then records how it
+/// fared. A macro rather than a function so that each attempt gets a fresh `async` closure.
+macro_rules! family {
+    ($collector:expr, $conn:expr, $name:literal, $timeout:expr, $deadline_at:expr, $outcomes:expr, $fetch:expr) => {{
+        let started = Instant::now();
+        let family_deadline = $deadline_at.min(started + $timeout);
+        let mut value = None;
+        for _ in 0..=MAX_CONFLICT_RETRIES {
+            match $collector.attempt_family($conn, $name, family_deadline, $fetch).await {
+                Attempt::Done(fetched) => {
+                    value = Some(fetched);
+                    break;
+                }
+                Attempt::Conflict => continue,
+                Attempt::Failed => break,
+            }
+        }
+        $outcomes.push(Outcome { family: $name, success: value.is_some(), duration: started.elapsed() });
+        value
+    }};
+}
 
 /// What one scrape found.
 #[derive(Debug, Clone, Default)]
@@ -30,8 +61,11 @@ pub struct Snapshot {
     pub schema: Option<SchemaFeatures>,
     /// One entry per family, in a fixed order.
     pub outcomes: Vec<Outcome>,
+    pub server: Option<ServerState>,
     pub hosts: Option<hosts::HostsSnapshot>,
     pub tasks: Option<tasks::TasksSnapshot>,
+    /// Queries retried after a hot standby cancelled them, since the exporter started.
+    pub recovery_conflict_retries: u64,
     /// Builders that report no job limit are held to this one.
     pub default_max_jobs: u64,
 }
@@ -52,6 +86,7 @@ pub const FAMILIES: [&str; 2] = ["hosts", "tasks"];
 pub struct CollectSettings {
     pub default_max_jobs: u32,
     pub tasks: tasks::TasksSettings,
+    pub timeouts: FamilyTimeouts,
 }
 
 impl CollectSettings {
@@ -65,9 +100,26 @@ impl CollectSettings {
                 reconcile_interval: crate::db::seconds(tasks.reconcile_interval_seconds),
                 gap_grace: crate::db::seconds(tasks.gap_grace_seconds),
             },
+            timeouts: FamilyTimeouts {
+                hosts: crate::db::seconds(config.hosts.timeout_seconds),
+                tasks: crate::db::seconds(config.tasks.timeout_seconds),
+            },
         }
     }
 }
+
+/// Time a family may take, by family.
+#[derive(Debug, Clone, Copy)]
+pub struct FamilyTimeouts {
+    pub hosts: Duration,
+    pub tasks: Duration,
+}
+
+/// Retries of a family whose query a hot standby cancelled.
+const MAX_CONFLICT_RETRIES: usize = 2;
+/// How much longer than the server's own timeout the exporter waits for an answer before it
+/// gives the connection up (the network or the server is not answering at all).
+const CLIENT_GRACE: Duration = Duration::from_millis(500);
 
 /// Do not start a history pass more often than this after a failed one.
 const HISTORY_RETRY: Duration = Duration::from_secs(30);
@@ -83,6 +135,10 @@ pub struct Collector {
     history_running: Arc<AtomicBool>,
     /// After a failed pass, none starts again before this instant.
     history_retry_at: Arc<std::sync::Mutex<Option<Instant>>>,
+    family_timeouts: FamilyTimeouts,
+    /// The last collection and when it finished, behind the lock that makes scrapes share one.
+    flight: tokio::sync::Mutex<Option<(Instant, Arc<Snapshot>)>>,
+    recovery_conflict_retries: AtomicU64,
     /// Whether the previous scrape reached the database, so that an outage is logged when it
     /// starts and when it ends rather than on every scrape.
     was_up: AtomicBool,
@@ -94,6 +150,9 @@ impl Collector {
             db,
             default_max_jobs: u64::from(settings.default_max_jobs),
             task_settings: settings.tasks,
+            family_timeouts: settings.timeouts,
+            flight: tokio::sync::Mutex::new(None),
+            recovery_conflict_retries: AtomicU64::new(0),
             task_state: Arc::default(),
             history_running: Arc::default(),
             history_retry_at: Arc::default(),
@@ -105,42 +164,67 @@ impl Collector {
         &self.db
     }
 
-    /// Collects every family, spending at most `deadline` in total.
-    pub async fn scrape(&self, deadline: Duration) -> Snapshot {
+    /// Collects every family, spending at most `deadline` in total. Concurrent callers share
+    /// one collection: a scrape that arrives while another runs waits for it and serves its
+    /// result, so two Prometheus servers never double the database's work.
+    pub async fn scrape(&self, deadline: Duration) -> Arc<Snapshot> {
+        let arrived = Instant::now();
+        let Ok(mut last) = timeout(deadline, self.flight.lock()).await else {
+            let mut snapshot = Snapshot { default_max_jobs: self.default_max_jobs, ..Snapshot::default() };
+            snapshot.outcomes = failed_families(arrived.elapsed());
+            return Arc::new(snapshot);
+        };
+        if let Some((finished_at, snapshot)) = last.as_ref()
+            && *finished_at >= arrived
+        {
+            return Arc::clone(snapshot);
+        }
+        let remaining = deadline.saturating_sub(arrived.elapsed());
+        let snapshot = Arc::new(self.collect(remaining).await);
+        *last = Some((Instant::now(), Arc::clone(&snapshot)));
+        snapshot
+    }
+
+    /// One collection of every family, without sharing.
+    async fn collect(&self, deadline: Duration) -> Snapshot {
         let started = Instant::now();
+        let deadline_at = started + deadline;
         let mut snapshot = Snapshot { default_max_jobs: self.default_max_jobs, ..Snapshot::default() };
-        let mut conn = match timeout(deadline, self.db.pool.acquire()).await {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(error)) => {
-                self.note_reachability(false, &error.to_string());
-                snapshot.outcomes = failed_families(started.elapsed());
-                return snapshot;
-            }
-            Err(_) => {
-                self.note_reachability(false, "no connection within the scrape deadline");
+        let mut conn = match self.connect(deadline_at).await {
+            Ok(conn) => conn,
+            Err(error) => {
+                self.note_reachability(false, &error);
                 snapshot.outcomes = failed_families(started.elapsed());
                 return snapshot;
             }
         };
+        let server: Result<ServerState, sqlx::Error> =
+            sqlx::query_as(sql::statement("session", "server_state")).fetch_one(&mut *conn).await;
+        let Ok(server) = server else {
+            self.note_reachability(false, "the database did not answer a trivial query");
+            conn.close_on_drop();
+            snapshot.outcomes = failed_families(started.elapsed());
+            return snapshot;
+        };
         self.note_reachability(true, "");
         snapshot.up = true;
+        snapshot.server = Some(server);
         snapshot.schema = self.db.features();
         let Some(features) = snapshot.schema else {
             snapshot.outcomes = failed_families(started.elapsed());
             return snapshot;
         };
 
-        let deadline_at = started + deadline;
-        snapshot.hosts = run_family(&mut conn, "hosts", deadline_at, &mut snapshot.outcomes, async |tx| {
+        let mut conn = Some(conn);
+        let limits = &self.family_timeouts;
+        snapshot.hosts = family!(self, &mut conn, "hosts", limits.hosts, deadline_at, snapshot.outcomes, async |tx| {
             hosts::fetch(tx, &features).await
-        })
-        .await;
+        });
         let settings = &self.task_settings;
         let mut task_state = self.task_state.lock().await;
-        snapshot.tasks = run_family(&mut conn, "tasks", deadline_at, &mut snapshot.outcomes, async |tx| {
+        snapshot.tasks = family!(self, &mut conn, "tasks", limits.tasks, deadline_at, snapshot.outcomes, async |tx| {
             tasks::fetch(tx, &mut task_state, settings).await
-        })
-        .await;
+        });
         let history_due = match &task_state.engine {
             None => true,
             Some(engine) => {
@@ -154,7 +238,74 @@ impl Collector {
         }
         // A new family: one more `run_family` call here, a field in `Snapshot`, and its name in
         // `FAMILIES`.
+        snapshot.recovery_conflict_retries = self.recovery_conflict_retries.load(Ordering::Relaxed);
         snapshot
+    }
+
+    async fn connect(&self, deadline_at: Instant) -> Result<PoolConnection<Postgres>, String> {
+        let remaining = deadline_at.saturating_duration_since(Instant::now());
+        match timeout(remaining, self.db.pool.acquire()).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err("no connection within the scrape deadline".to_owned()),
+        }
+    }
+
+    /// One attempt at a family, in its own read-only transaction. The attempt gets what is left
+    /// of the family's time; the server enforces it too (a transaction-local statement_timeout),
+    /// so a late query is cancelled there, not left running. A connection that can no longer be
+    /// trusted is dropped, and the next family or attempt takes a fresh one.
+    async fn attempt_family<T>(
+        &self,
+        conn: &mut Option<PoolConnection<Postgres>>,
+        family: &'static str,
+        family_deadline: Instant,
+        fetch: impl AsyncFnOnce(&mut PgConnection) -> Result<T, sqlx::Error>,
+    ) -> Attempt<T> {
+        if conn.is_none() {
+            *conn = self.connect(family_deadline).await.ok();
+        }
+        let Some(connection) = conn.as_mut() else { return Attempt::Failed };
+        let remaining = family_deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Attempt::Failed;
+        }
+        let server_limit = format!("{}", remaining.as_millis().max(1));
+        let result = timeout(remaining + CLIENT_GRACE, async {
+            let mut tx = connection.begin_with(BEGIN).await?;
+            sqlx::query(sql::statement("session", "family_deadline")).bind(&server_limit).execute(&mut *tx).await?;
+            let value = fetch(&mut tx).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(value)
+        })
+        .await;
+        match result {
+            Ok(Ok(value)) => Attempt::Done(value),
+            Ok(Err(error)) if is_recovery_conflict(&error) => {
+                self.recovery_conflict_retries.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(family, %error, "query cancelled by a recovery conflict");
+                Attempt::Conflict
+            }
+            Ok(Err(error)) => {
+                if is_query_cancelled(&error) {
+                    tracing::warn!(family, "collection missed its deadline; the server cancelled the query");
+                } else {
+                    tracing::warn!(family, %error, "collection failed");
+                }
+                if matches!(error, sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_)) {
+                    *conn = None;
+                }
+                Attempt::Failed
+            }
+            Err(_) => {
+                tracing::warn!(family, "collection missed its deadline and the server did not answer");
+                // The connection may be in the middle of a statement; do not hand it back.
+                if let Some(mut broken) = conn.take() {
+                    broken.close_on_drop();
+                }
+                Attempt::Failed
+            }
+        }
     }
 
     /// Starts a full pass over the task history in the background, unless one runs or one
@@ -211,39 +362,32 @@ impl Collector {
     }
 }
 
-/// Runs one family in its own read-only transaction, bounded by the scrape's deadline, and
-/// records how it fared. A family that errors or runs late yields None; the others still run.
-async fn run_family<T>(
-    conn: &mut PoolConnection<Postgres>,
-    family: &'static str,
-    deadline_at: Instant,
-    outcomes: &mut Vec<Outcome>,
-    fetch: impl AsyncFnOnce(&mut PgConnection) -> Result<T, sqlx::Error>,
-) -> Option<T> {
-    let started = Instant::now();
-    let remaining = deadline_at.saturating_duration_since(started);
-    let result = timeout(remaining, async {
-        let mut tx = conn.begin_with(BEGIN).await?;
-        let value = fetch(&mut tx).await?;
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(value)
-    })
-    .await;
-    let value = match result {
-        Ok(Ok(value)) => Some(value),
-        Ok(Err(error)) => {
-            tracing::warn!(family, %error, "collection failed");
-            None
-        }
-        Err(_) => {
-            tracing::warn!(family, "collection missed the scrape deadline");
-            // The connection may be in the middle of a statement; do not hand it back.
-            conn.close_on_drop();
-            None
-        }
-    };
-    outcomes.push(Outcome { family, success: value.is_some(), duration: started.elapsed() });
-    value
+/// SQLSTATE 40001 with the hot-standby wording: the standby cancelled the query to replay WAL.
+fn is_recovery_conflict(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .is_some_and(|e| e.code().as_deref() == Some("40001") || e.message().contains("conflict with recovery"))
+}
+
+/// SQLSTATE 57014: cancelled, here by the family's statement_timeout.
+fn is_query_cancelled(error: &sqlx::Error) -> bool {
+    error.as_database_error().and_then(|e| e.code()).as_deref() == Some("57014")
+}
+
+/// The server's view of itself at the start of a scrape.
+#[derive(Debug, Clone, Copy, PartialEq, sqlx::FromRow)]
+pub struct ServerState {
+    pub in_recovery: bool,
+    /// Unix time of the last replayed transaction (standbys only).
+    pub replayed_at: Option<f64>,
+    pub server_now: f64,
+}
+
+impl ServerState {
+    /// How far a standby's data is behind its primary; None on a primary.
+    pub fn replay_lag(&self) -> Option<f64> {
+        if self.in_recovery { self.replayed_at.map(|at| (self.server_now - at).max(0.0)) } else { None }
+    }
 }
 
 fn failed_families(elapsed: Duration) -> Vec<Outcome> {

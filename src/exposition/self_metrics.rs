@@ -36,5 +36,32 @@ pub fn families(snapshot: &Snapshot, build: &BuildInfo) -> Vec<MetricFamily> {
             schema_feature.with([("feature", feature)], bool_value(present));
         }
     }
-    vec![up, success, duration, build_info, schema_info, schema_feature]
+    let mut in_recovery = MetricFamily::gauge(
+        "koji_exporter_database_in_recovery",
+        "1 when the database is a hot standby (pg_is_in_recovery())",
+    );
+    let mut lag = MetricFamily::gauge(
+        "koji_exporter_replica_lag_seconds",
+        "On a hot standby, how old its newest replayed transaction is (now() - pg_last_xact_replay_timestamp()); grows on an idle primary too",
+    );
+    let mut data_time = MetricFamily::gauge(
+        "koji_exporter_data_timestamp_seconds",
+        "Unix time the data of this scrape reflects: the last replayed transaction on a standby, now() on a primary",
+    );
+    if let Some(server) = &snapshot.server {
+        in_recovery.with([], bool_value(server.in_recovery));
+        if let Some(value) = server.replay_lag() {
+            lag.with([], value);
+        }
+        let as_of = if server.in_recovery { server.replayed_at } else { Some(server.server_now) };
+        if let Some(time) = as_of {
+            data_time.with([], time);
+        }
+    }
+    let mut conflicts = MetricFamily::counter(
+        "koji_exporter_recovery_conflict_retries",
+        "Queries a hot standby cancelled to replay WAL (conflict with recovery) that the exporter retried",
+    );
+    conflicts.with([], snapshot.recovery_conflict_retries as f64);
+    vec![up, success, duration, build_info, schema_info, schema_feature, in_recovery, lag, data_time, conflicts]
 }

@@ -228,6 +228,7 @@ pub fn state_for(config: &Config) -> AppState {
     AppState {
         collector: Arc::new(Collector::new(database, CollectSettings::from_config(config))),
         telemetry_path: config.web.telemetry_path.clone(),
+        max_requests: config.web.max_requests,
         scrape_timeout: Duration::from_secs_f64(config.web.scrape_timeout_seconds),
         build: BuildInfo::current(),
     }
@@ -239,13 +240,19 @@ pub struct Response {
     pub body: String,
 }
 
-/// One request through the router, as axum would serve it.
+/// One request through a router built for this request.
 pub async fn request(state: &AppState, method: &str, uri: &str, headers: &[(&str, &str)]) -> Response {
+    request_on(&app(state.clone()), method, uri, headers).await
+}
+
+/// One request through `router`, as axum would serve it; clones of a router share its layers
+/// (the request cap among them), as the connections of one server do.
+pub async fn request_on(router: &axum::Router, method: &str, uri: &str, headers: &[(&str, &str)]) -> Response {
     let mut builder = Request::builder().method(method).uri(uri);
     for (name, value) in headers {
         builder = builder.header(*name, *value);
     }
-    let response = app(state.clone()).oneshot(builder.body(Body::empty()).unwrap()).await.unwrap();
+    let response = router.clone().oneshot(builder.body(Body::empty()).unwrap()).await.unwrap();
     let status = response.status();
     let content_type = response
         .headers()
