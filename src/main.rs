@@ -56,7 +56,7 @@ fn serve(config: Config) -> ExitCode {
         };
         tracing::info!(address = %address, path = %config.web.telemetry_path, "serving metrics");
         let state = AppState {
-            collector: Arc::new(Collector::new(database, config.hosts.default_max_jobs)),
+            collector: Arc::new(Collector::new(database, config.hosts.default_max_jobs).with_catalog(&config.catalog)),
             telemetry_path: config.web.telemetry_path.clone(),
             scrape_timeout: db::seconds(config.web.scrape_timeout_seconds),
             build: BuildInfo::current(),

@@ -7,8 +7,11 @@
 //! instead of threading an error that can never happen at run time.
 
 /// The family files, compiled into the binary.
-const FILES: [(&str, &str); 2] =
-    [("schema", include_str!("../sql/schema.sql")), ("hosts", include_str!("../sql/hosts.sql"))];
+const FILES: [(&str, &str); 3] = [
+    ("schema", include_str!("../sql/schema.sql")),
+    ("hosts", include_str!("../sql/hosts.sql")),
+    ("catalog", include_str!("../sql/catalog.sql")),
+];
 
 /// The statement called `name` in the file of `family`.
 pub fn statement(family: &str, name: &str) -> &'static str {

@@ -6,6 +6,7 @@
 //! into text. Each family runs in its own read-only REPEATABLE READ transaction, so the numbers
 //! of one family agree with each other.
 
+pub mod catalog;
 pub mod hosts;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,10 +16,11 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Connection, PgConnection, Postgres};
 use tokio::time::timeout;
 
+use crate::config::CatalogConfig;
 use crate::db::Database;
 use crate::schema::SchemaFeatures;
 
-const BEGIN: &str = "begin isolation level repeatable read read only";
+pub(crate) const BEGIN: &str = "begin isolation level repeatable read read only";
 
 /// What one scrape found.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +31,8 @@ pub struct Snapshot {
     /// One entry per family, in a fixed order.
     pub outcomes: Vec<Outcome>,
     pub hosts: Option<hosts::HostsSnapshot>,
+    /// None when the family is disabled.
+    pub catalog: Option<catalog::CatalogSnapshot>,
     /// Builders that report no job limit are held to this one.
     pub default_max_jobs: u64,
 }
@@ -42,21 +46,35 @@ pub struct Outcome {
 }
 
 /// The families, in the order they are collected and reported.
-pub const FAMILIES: [&str; 1] = ["hosts"];
+pub const FAMILIES: [&str; 2] = ["hosts", "catalog"];
 
 /// Reads the database on demand; shared by every HTTP request.
 #[derive(Debug)]
 pub struct Collector {
     db: Database,
     default_max_jobs: u64,
+    /// The catalog family's background state; None when the family is disabled.
+    catalog: Option<catalog::Catalog>,
     /// Whether the previous scrape reached the database, so that an outage is logged when it
     /// starts and when it ends rather than on every scrape.
     was_up: AtomicBool,
 }
 
 impl Collector {
+    /// A collector with the catalog family at its default settings (see [`Collector::with_catalog`]).
     pub fn new(db: Database, default_max_jobs: u32) -> Self {
-        Self { db, default_max_jobs: u64::from(default_max_jobs), was_up: AtomicBool::new(true) }
+        Self {
+            db,
+            default_max_jobs: u64::from(default_max_jobs),
+            catalog: Some(catalog::Catalog::new(&CatalogConfig::default())),
+            was_up: AtomicBool::new(true),
+        }
+    }
+
+    /// Configures the catalog family (or leaves it out when it is disabled).
+    pub fn with_catalog(mut self, config: &CatalogConfig) -> Self {
+        self.catalog = config.enabled.then(|| catalog::Catalog::new(config));
+        self
     }
 
     pub fn database(&self) -> &Database {
@@ -67,16 +85,21 @@ impl Collector {
     pub async fn scrape(&self, deadline: Duration) -> Snapshot {
         let started = Instant::now();
         let mut snapshot = Snapshot { default_max_jobs: self.default_max_jobs, ..Snapshot::default() };
+        if let Some(catalog) = &self.catalog {
+            // The background recount runs on its own schedule; the scrape only reads its result.
+            catalog.start(&self.db);
+            snapshot.catalog = Some(catalog.snapshot(None));
+        }
         let mut conn = match timeout(deadline, self.db.pool.acquire()).await {
             Ok(Ok(conn)) => conn,
             Ok(Err(error)) => {
                 self.note_reachability(false, &error.to_string());
-                snapshot.outcomes = failed_families(started.elapsed());
+                snapshot.outcomes = self.failed_families(started.elapsed());
                 return snapshot;
             }
             Err(_) => {
                 self.note_reachability(false, "no connection within the scrape deadline");
-                snapshot.outcomes = failed_families(started.elapsed());
+                snapshot.outcomes = self.failed_families(started.elapsed());
                 return snapshot;
             }
         };
@@ -84,7 +107,7 @@ impl Collector {
         snapshot.up = true;
         snapshot.schema = self.db.features();
         let Some(features) = snapshot.schema else {
-            snapshot.outcomes = failed_families(started.elapsed());
+            snapshot.outcomes = self.failed_families(started.elapsed());
             return snapshot;
         };
 
@@ -93,9 +116,25 @@ impl Collector {
             hosts::fetch(tx, &features).await
         })
         .await;
+        if let Some(catalog) = &self.catalog {
+            let live = run_family(&mut conn, "catalog", deadline_at, &mut snapshot.outcomes, async |tx| {
+                catalog::fetch_live(tx, &features).await
+            })
+            .await;
+            snapshot.catalog = Some(catalog.snapshot(live));
+        }
         // A new family: one more `run_family` call here, a field in `Snapshot`, and its name in
         // `FAMILIES`.
         snapshot
+    }
+
+    /// Every enabled family marked as failed (the database could not be reached).
+    fn failed_families(&self, elapsed: Duration) -> Vec<Outcome> {
+        FAMILIES
+            .iter()
+            .filter(|family| **family != "catalog" || self.catalog.is_some())
+            .map(|family| Outcome { family, success: false, duration: elapsed })
+            .collect()
     }
 
     fn note_reachability(&self, up: bool, error: &str) {
@@ -142,8 +181,4 @@ async fn run_family<T>(
     };
     outcomes.push(Outcome { family, success: value.is_some(), duration: started.elapsed() });
     value
-}
-
-fn failed_families(elapsed: Duration) -> Vec<Outcome> {
-    FAMILIES.iter().map(|family| Outcome { family, success: false, duration: elapsed }).collect()
 }

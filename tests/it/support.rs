@@ -226,7 +226,7 @@ pub fn host_port(url: &str) -> String {
 pub fn state_for(config: &Config) -> AppState {
     let database = Database::connect_lazy(&config.database).expect("database settings");
     AppState {
-        collector: Arc::new(Collector::new(database, config.hosts.default_max_jobs)),
+        collector: Arc::new(Collector::new(database, config.hosts.default_max_jobs).with_catalog(&config.catalog)),
         telemetry_path: config.web.telemetry_path.clone(),
         scrape_timeout: Duration::from_secs_f64(config.web.scrape_timeout_seconds),
         build: BuildInfo::current(),
