@@ -64,9 +64,15 @@ pub fn families(data: &CatalogSnapshot) -> Vec<MetricFamily> {
             "koji_builds_finished",
             "Builds whose completion_time lies in the window, by current state; a failed or canceled build that Koji later recycled counts under its new state only",
         );
-        for row in &live.finished {
-            let state = state_name(&BUILD_STATES, row.state);
-            for (window, value) in [("1h", row.last_hour), ("1d", row.last_day), ("7d", row.last_week)] {
+        // The four final states always have series (zero when nothing finished), plus any
+        // unknown code that shows up.
+        let mut codes: Vec<i32> = vec![1, 2, 3, 4];
+        codes.extend(live.finished.iter().map(|row| row.state).filter(|code| !(1..=4).contains(code)));
+        for code in codes {
+            let state = state_name(&BUILD_STATES, code);
+            let row = live.finished.iter().find(|row| row.state == code);
+            let values = row.map_or([0; 3], |row| [row.last_hour, row.last_day, row.last_week]);
+            for (window, value) in ["1h", "1d", "7d"].into_iter().zip(values) {
                 finished.with([("state", &state), ("window", window)], value as f64);
             }
         }
