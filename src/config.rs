@@ -28,6 +28,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub hosts: HostsConfig,
     pub tasks: TasksConfig,
+    pub catalog: CatalogConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -116,6 +117,33 @@ impl Default for TasksConfig {
     }
 }
 
+/// The catalog family (tags, packages, builds, repos): how often the background recount runs
+/// and which series it may export.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogConfig {
+    /// Off: no background recount and no catalog metrics.
+    pub enabled: bool,
+    /// How often the background task looks for changes (a few index probes) and recounts what
+    /// changed.
+    pub refresh_interval_seconds: f64,
+    /// Everything is recounted at least this often, also when no change was seen (untagging and
+    /// build deletions leave no trace that an index finds).
+    pub full_recount_interval_seconds: f64,
+    /// Statement timeout of the background recount (scrapes keep `database.statement_timeout_seconds`).
+    pub recount_timeout_seconds: f64,
+    /// Regular expressions matched against the whole tag name: a tag gets series when it matches
+    /// one of `tag_include` (or the list is empty) and none of `tag_exclude`.
+    pub tag_include: Vec<String>,
+    pub tag_exclude: Vec<String>,
+    /// The same for package names (`koji_builds_per_package`).
+    pub package_include: Vec<String>,
+    pub package_exclude: Vec<String>,
+    /// At most this many series per metric name; the rest are dropped (in name order) and
+    /// counted in `koji_exporter_series_dropped`.
+    pub max_series_per_metric: u32,
+}
+
 impl Default for WebConfig {
     fn default() -> Self {
         Self {
@@ -163,6 +191,22 @@ impl Default for DatabaseConfig {
 impl Default for HostsConfig {
     fn default() -> Self {
         Self { default_max_jobs: 10, timeout_seconds: 4.0 }
+    }
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            refresh_interval_seconds: 60.0,
+            full_recount_interval_seconds: 900.0,
+            recount_timeout_seconds: 300.0,
+            tag_include: Vec::new(),
+            tag_exclude: Vec::new(),
+            package_include: Vec::new(),
+            package_exclude: Vec::new(),
+            max_series_per_metric: 10_000,
+        }
     }
 }
 
@@ -380,8 +424,65 @@ impl Config {
                 "use kojid's maxjobs (10 unless your kojid.conf says otherwise)",
             ));
         }
+        self.catalog.validate()
+    }
+}
+
+impl CatalogConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let interval = |key: &str, value: f64| {
+            if value.is_finite() && (0.1..=86_400.0).contains(&value) {
+                Ok(())
+            } else {
+                Err(ConfigError::key(
+                    key,
+                    format!("{value} is not an interval in seconds"),
+                    "use a number of seconds from 0.1 to 86400",
+                ))
+            }
+        };
+        interval("catalog.refresh_interval_seconds", self.refresh_interval_seconds)?;
+        interval("catalog.full_recount_interval_seconds", self.full_recount_interval_seconds)?;
+        interval("catalog.recount_timeout_seconds", self.recount_timeout_seconds)?;
+        if self.full_recount_interval_seconds < self.refresh_interval_seconds {
+            return Err(ConfigError::key(
+                "catalog.full_recount_interval_seconds",
+                "is shorter than catalog.refresh_interval_seconds",
+                "make it at least the refresh interval (the default is 900 s against 60 s)",
+            ));
+        }
+        let patterns = [
+            ("catalog.tag_include", &self.tag_include),
+            ("catalog.tag_exclude", &self.tag_exclude),
+            ("catalog.package_include", &self.package_include),
+            ("catalog.package_exclude", &self.package_exclude),
+        ];
+        for (key, list) in patterns {
+            for pattern in list {
+                if let Err(error) = whole_name_regex(pattern) {
+                    let problem = format!("{pattern:?} is not a regular expression ({})", one_line(&error.to_string()));
+                    return Err(ConfigError::key(key, problem, "fix the pattern (Rust regex syntax)"));
+                }
+            }
+        }
+        if self.max_series_per_metric == 0 {
+            return Err(ConfigError::key(
+                "catalog.max_series_per_metric",
+                "0 would drop every series",
+                "use a positive cap (the default 10000 fits a site with a few thousand tags) or set catalog.enabled = false",
+            ));
+        }
         Ok(())
     }
+}
+
+/// A configured name pattern, anchored so that it must match the whole name.
+pub fn whole_name_regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::Regex::new(&format!("^(?:{pattern})$"))
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 impl DatabaseConfig {
@@ -543,13 +644,17 @@ mod tests {
     #[test]
     fn impossible_values_name_their_key() {
         type Spoil = fn(&mut Config);
-        let cases: [(&str, Spoil); 6] = [
+        let cases: [(&str, Spoil); 10] = [
             ("database.max_connections", |c| c.database.max_connections = 0),
             ("web.listen_address", |c| c.web.listen_address = "nowhere".into()),
             ("web.telemetry_path", |c| c.web.telemetry_path = "/".into()),
             ("log.format", |c| c.log.format = "xml".into()),
             ("database.statement_timeout_seconds", |c| c.database.statement_timeout_seconds = 60.0),
             ("database.sslmode", |c| c.database.sslmode = Some("maybe".into())),
+            ("catalog.tag_exclude", |c| c.catalog.tag_exclude = vec!["f4[0-".into()]),
+            ("catalog.max_series_per_metric", |c| c.catalog.max_series_per_metric = 0),
+            ("catalog.full_recount_interval_seconds", |c| c.catalog.full_recount_interval_seconds = 10.0),
+            ("catalog.refresh_interval_seconds", |c| c.catalog.refresh_interval_seconds = 0.0),
         ];
         for (key, spoil) in cases {
             let mut config = Config::default();

@@ -6,6 +6,7 @@
 //! into text. Each family runs in its own read-only REPEATABLE READ transaction, so the numbers
 //! of one family agree with each other.
 
+pub mod catalog;
 pub mod hosts;
 pub mod tasks;
 
@@ -17,11 +18,12 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Connection, PgConnection, Postgres};
 use tokio::time::timeout;
 
+use crate::config::CatalogConfig;
 use crate::db::Database;
 use crate::schema::SchemaFeatures;
 use crate::sql;
 
-const BEGIN: &str = "begin isolation level repeatable read read only";
+pub(crate) const BEGIN: &str = "begin isolation level repeatable read read only";
 
 /// How one attempt at a family ended.
 enum Attempt<T> {
@@ -64,6 +66,8 @@ pub struct Snapshot {
     pub server: Option<ServerState>,
     pub hosts: Option<hosts::HostsSnapshot>,
     pub tasks: Option<tasks::TasksSnapshot>,
+    /// None when the family is disabled.
+    pub catalog: Option<catalog::CatalogSnapshot>,
     /// Queries retried after a hot standby cancelled them, since the exporter started.
     pub recovery_conflict_retries: u64,
     /// Builders that report no job limit are held to this one.
@@ -79,7 +83,7 @@ pub struct Outcome {
 }
 
 /// The families, in the order they are collected and reported.
-pub const FAMILIES: [&str; 2] = ["hosts", "tasks"];
+pub const FAMILIES: [&str; 3] = ["hosts", "tasks", "catalog"];
 
 /// What the collector needs from the configuration.
 #[derive(Debug, Clone)]
@@ -87,6 +91,7 @@ pub struct CollectSettings {
     pub default_max_jobs: u32,
     pub tasks: tasks::TasksSettings,
     pub timeouts: FamilyTimeouts,
+    pub catalog: CatalogConfig,
 }
 
 impl CollectSettings {
@@ -103,7 +108,10 @@ impl CollectSettings {
             timeouts: FamilyTimeouts {
                 hosts: crate::db::seconds(config.hosts.timeout_seconds),
                 tasks: crate::db::seconds(config.tasks.timeout_seconds),
+                // The catalog's per-scrape part is a few index probes; it shares the hosts limit.
+                catalog: crate::db::seconds(config.hosts.timeout_seconds),
             },
+            catalog: config.catalog.clone(),
         }
     }
 }
@@ -113,6 +121,7 @@ impl CollectSettings {
 pub struct FamilyTimeouts {
     pub hosts: Duration,
     pub tasks: Duration,
+    pub catalog: Duration,
 }
 
 /// Retries of a family whose query a hot standby cancelled.
@@ -139,6 +148,8 @@ pub struct Collector {
     /// The last collection and when it finished, behind the lock that makes scrapes share one.
     flight: tokio::sync::Mutex<Option<(Instant, Arc<Snapshot>)>>,
     recovery_conflict_retries: AtomicU64,
+    /// The catalog family's background state; None when the family is disabled.
+    catalog: Option<catalog::Catalog>,
     /// Whether the previous scrape reached the database, so that an outage is logged when it
     /// starts and when it ends rather than on every scrape.
     was_up: AtomicBool,
@@ -156,6 +167,7 @@ impl Collector {
             task_state: Arc::default(),
             history_running: Arc::default(),
             history_retry_at: Arc::default(),
+            catalog: settings.catalog.enabled.then(|| catalog::Catalog::new(&settings.catalog)),
             was_up: AtomicBool::new(true),
         }
     }
@@ -171,7 +183,7 @@ impl Collector {
         let arrived = Instant::now();
         let Ok(mut last) = timeout(deadline, self.flight.lock()).await else {
             let mut snapshot = Snapshot { default_max_jobs: self.default_max_jobs, ..Snapshot::default() };
-            snapshot.outcomes = failed_families(arrived.elapsed());
+            snapshot.outcomes = self.failed_families(arrived.elapsed());
             return Arc::new(snapshot);
         };
         if let Some((finished_at, snapshot)) = last.as_ref()
@@ -190,11 +202,16 @@ impl Collector {
         let started = Instant::now();
         let deadline_at = started + deadline;
         let mut snapshot = Snapshot { default_max_jobs: self.default_max_jobs, ..Snapshot::default() };
+        if let Some(catalog) = &self.catalog {
+            // The background recount runs on its own schedule; the scrape only reads its result.
+            catalog.start(&self.db);
+            snapshot.catalog = Some(catalog.snapshot(None));
+        }
         let mut conn = match self.connect(deadline_at).await {
             Ok(conn) => conn,
             Err(error) => {
                 self.note_reachability(false, &error);
-                snapshot.outcomes = failed_families(started.elapsed());
+                snapshot.outcomes = self.failed_families(started.elapsed());
                 return snapshot;
             }
         };
@@ -203,7 +220,7 @@ impl Collector {
         let Ok(server) = server else {
             self.note_reachability(false, "the database did not answer a trivial query");
             conn.close_on_drop();
-            snapshot.outcomes = failed_families(started.elapsed());
+            snapshot.outcomes = self.failed_families(started.elapsed());
             return snapshot;
         };
         self.note_reachability(true, "");
@@ -211,7 +228,7 @@ impl Collector {
         snapshot.server = Some(server);
         snapshot.schema = self.db.features();
         let Some(features) = snapshot.schema else {
-            snapshot.outcomes = failed_families(started.elapsed());
+            snapshot.outcomes = self.failed_families(started.elapsed());
             return snapshot;
         };
 
@@ -236,8 +253,14 @@ impl Collector {
         if history_due {
             self.start_history_pass();
         }
-        // A new family: one more `run_family` call here, a field in `Snapshot`, and its name in
-        // `FAMILIES`.
+        if let Some(catalog) = &self.catalog {
+            let live =
+                family!(self, &mut conn, "catalog", limits.catalog, deadline_at, snapshot.outcomes, async |tx| {
+                    catalog::fetch_live(tx, &features).await
+                });
+            snapshot.catalog = Some(catalog.snapshot(live));
+        }
+        // A new family: one more `family!` here, a field in `Snapshot`, and its name in `FAMILIES`.
         snapshot.recovery_conflict_retries = self.recovery_conflict_retries.load(Ordering::Relaxed);
         snapshot
     }
@@ -351,6 +374,15 @@ impl Collector {
         });
     }
 
+    /// Every enabled family marked as failed (the database could not be reached).
+    fn failed_families(&self, elapsed: Duration) -> Vec<Outcome> {
+        FAMILIES
+            .iter()
+            .filter(|family| **family != "catalog" || self.catalog.is_some())
+            .map(|family| Outcome { family, success: false, duration: elapsed })
+            .collect()
+    }
+
     fn note_reachability(&self, up: bool, error: &str) {
         let was_up = self.was_up.swap(up, Ordering::Relaxed);
         match (was_up, up) {
@@ -388,8 +420,4 @@ impl ServerState {
     pub fn replay_lag(&self) -> Option<f64> {
         if self.in_recovery { self.replayed_at.map(|at| (self.server_now - at).max(0.0)) } else { None }
     }
-}
-
-fn failed_families(elapsed: Duration) -> Vec<Outcome> {
-    FAMILIES.iter().map(|family| Outcome { family, success: false, duration: elapsed }).collect()
 }

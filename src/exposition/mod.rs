@@ -5,6 +5,7 @@
 //! so a host or channel that disappears from Koji disappears from the output. Both the
 //! OpenMetrics 1.0.0 and the classic 0.0.4 text formats come from the same families.
 
+mod catalog;
 mod hosts;
 mod self_metrics;
 mod tasks;
@@ -123,6 +124,9 @@ pub fn families(snapshot: &Snapshot, build: &BuildInfo) -> Vec<MetricFamily> {
     }
     if let Some(data) = &snapshot.tasks {
         families.extend(tasks::families(data));
+    }
+    if let Some(data) = &snapshot.catalog {
+        families.extend(catalog::families(data));
     }
     families
 }

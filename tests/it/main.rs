@@ -5,6 +5,7 @@
 mod support;
 
 mod binary;
+mod catalog;
 mod exposition_formats;
 mod hosts;
 mod http;

@@ -52,7 +52,11 @@ async fn extra_tables_do_not_confuse_detection_and_a_foreign_database_is_level_n
 /// levels that have what it needs. Statements for newer features only on levels that have them.
 #[tokio::test]
 async fn every_statement_prepares_on_the_schemas_it_is_meant_for() {
-    let newest_only = [("hosts", "host_update_times", Level::V1_33), ("hosts", "host_max_jobs", Level::V1_34)];
+    let newest_only = [
+        ("hosts", "host_update_times", Level::V1_33),
+        ("hosts", "host_max_jobs", Level::V1_34),
+        ("catalog", "repo_queue", Level::V1_35),
+    ];
     for level in Level::TESTED {
         let db = TestDb::new(level).await;
         let mut conn = db.writer.acquire().await.unwrap();
