@@ -149,3 +149,64 @@ async fn fill_is_deterministic_for_a_seed_and_fills_an_older_existing_schema() {
     let broken = broken_invariants(&first.writer).await;
     assert!(broken.is_empty(), "{broken:#?}");
 }
+
+#[tokio::test]
+async fn live_simulation_keeps_every_invariant() {
+    let db = TestDb::new(Level::V1_35).await;
+    db.exec("drop schema public cascade; create schema public").await;
+    let output = run(args(&["create", "--database-url", &db.url, "--scale", "tiny"])).await;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    db.exec(
+        "create table sim_terminal_before as
+         select id, state, completion_time, result from task where state in (2, 3, 5)",
+    )
+    .await;
+    let max_id_before = count(&db.writer, "select max(id)::int8 from task").await;
+    let listings_before = count(&db.writer, "select count(*) from tag_listing").await;
+
+    let output = run(args(&["live", "--database-url", &db.url, "--rate", "20", "--duration", "15"])).await;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    let changed = count(
+        &db.writer,
+        "select count(*) from sim_terminal_before b join task t using (id)
+         where t.state <> b.state or t.completion_time is distinct from b.completion_time
+            or t.result is distinct from b.result",
+    )
+    .await;
+    assert_eq!(changed, 0, "terminal tasks changed");
+    assert_eq!(
+        count(
+            &db.writer,
+            "select count(*) from sim_terminal_before b where not exists (select 1 from task t where t.id = b.id)"
+        )
+        .await,
+        0
+    );
+    let broken = broken_invariants(&db.writer).await;
+    assert!(broken.is_empty(), "{broken:#?}");
+
+    // The simulation did move things: new tasks through every state, finished work, check-ins,
+    // new tags, and ids skipped by rolled-back transactions.
+    let new_tasks =
+        count(&db.writer, "select count(*) from task where id > (select max(id) from sim_terminal_before)").await;
+    assert!(new_tasks > 100, "{new_tasks} new tasks");
+    assert!(
+        count(&db.writer, "select count(*) from task where completion_time > now() - interval '20 seconds'").await > 20
+    );
+    assert!(
+        count(&db.writer, "select count(*) from host where update_time > now() - interval '20 seconds'").await >= 5
+    );
+    assert!(count(&db.writer, "select count(*) from tag_listing").await > listings_before, "no build got tagged");
+    assert!(count(&db.writer, "select count(*) from build where task_id > 0 and release like 'live%'").await > 0);
+    let gaps: i64 = sqlx::query(
+        "select count(*) from generate_series($1::int8, (select max(id) from task)) as g(id)
+         where not exists (select 1 from task t where t.id = g.id)",
+    )
+    .bind(max_id_before + 1)
+    .fetch_one(&db.writer)
+    .await
+    .unwrap()
+    .get(0);
+    assert!(gaps > 0, "rolled-back inserts leave id gaps");
+}

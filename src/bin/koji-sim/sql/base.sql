@@ -126,6 +126,9 @@ select t,
                             * (sim.t_now - sim.t_start)) end as born
 from sim, generate_series(1, sim.tags) as t;
 
+alter table sim_tag add primary key (t);
+analyze sim_tag;
+
 create temp table sim_tag_gone as
 select t, least(sim.events, born + 1 + floor(pg_temp.rnd(t, 6) * 0.04 * sim.events)::integer) as gone
 from sim, sim_tag where deleted or eol;
@@ -183,8 +186,10 @@ create temp table sim_pkglist as
 select p, (r - 1) * 8 + 1 as tag_id,
        pg_temp.rnd(p * 64 + r, 9) < 0.03 as blocked,
        pg_temp.rnd(p * 64 + r, 10) < 0.05 as changed,
-       (select born from sim_tag where t = (r - 1) * 8 + 1) as born
-from sim, generate_series(1, sim.releases) as r, generate_series(1, sim.packages) as p
+       b.born
+from sim, generate_series(1, sim.releases) as r
+join sim_tag b on b.t = (r - 1) * 8 + 1
+cross join generate_series(1, (select packages from sim)) as p
 where pg_temp.rnd(p * 64 + r, 8) < 0.5 + 0.4 * r / sim.releases;
 
 insert into tag_packages (package_id, tag_id, blocked, extra_arches, create_event, revoke_event, creator_id,
