@@ -11,8 +11,8 @@ use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
+use sqlx::{ConnectOptions, PgPool};
 
 use crate::config::DatabaseConfig;
 use crate::schema::SchemaFeatures;
@@ -136,6 +136,9 @@ pub fn connect_options(config: &DatabaseConfig) -> Result<PgConnectOptions, DbCo
         options = options.ssl_client_key(file);
     }
     let millis = |value: f64| format!("{}", (value * 1000.0).round() as u64);
+    // Long statements are normal for the background passes; the driver's slow-statement
+    // warnings would flood the log, so they are debug-level here.
+    let options = options.log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
     Ok(options.application_name(&config.application_name).options([
         ("default_transaction_read_only", "on".to_owned()),
         ("statement_timeout", millis(config.statement_timeout_seconds)),

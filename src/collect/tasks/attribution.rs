@@ -41,11 +41,20 @@ impl Attributor {
                 return Ok(());
             }
             pending.sort_by_key(|row| row.id);
-            self.resolve_top_level(conn, &pending).await?;
+            // Each top-level request is parsed once, here.
+            let references: HashMap<i32, Option<Reference>> = pending
+                .iter()
+                .filter(|row| row.parent.is_none())
+                .map(|row| {
+                    let method_and_request = row.method.as_deref().zip(row.request.as_deref());
+                    (row.id, method_and_request.and_then(|(m, r)| request::reference(m, r)))
+                })
+                .collect();
+            self.resolve_references(conn, references.values().flatten()).await?;
             let mut missing_parents = HashSet::new();
             for row in &pending {
                 let tag = match row.parent {
-                    None => Some(self.top_level_tag(row)),
+                    None => Some(self.tag_named_by(references.get(&row.id).and_then(Option::as_ref))),
                     Some(parent) => self.by_task.get(&parent).cloned(),
                 };
                 match tag {
@@ -81,28 +90,31 @@ impl Attributor {
         Ok(())
     }
 
-    fn top_level_tag(&self, row: &TaskRow) -> String {
-        let reference = row.method.as_deref().zip(row.request.as_deref()).and_then(|(m, r)| request::reference(m, r));
+    fn tag_named_by(&self, reference: Option<&Reference>) -> String {
         match reference {
-            Some(Reference::TagName(name)) => name,
-            Some(Reference::TagId(id)) => self.tag_names.get(&id).cloned().unwrap_or_default(),
-            Some(Reference::TargetName(target)) => self.target_tags.get(&target).cloned().unwrap_or_default(),
+            Some(Reference::TagName(name)) => name.clone(),
+            Some(Reference::TagId(id)) => self.tag_names.get(id).cloned().unwrap_or_default(),
+            Some(Reference::TargetName(target)) => self.target_tags.get(target).cloned().unwrap_or_default(),
             None => String::new(),
         }
     }
 
-    /// Loads the tag names and target mappings the rows' requests need and the cache lacks.
-    async fn resolve_top_level(&mut self, conn: &mut PgConnection, rows: &[TaskRow]) -> Result<(), sqlx::Error> {
+    /// Loads the tag names and target mappings the references need and the cache lacks.
+    async fn resolve_references(
+        &mut self,
+        conn: &mut PgConnection,
+        references: impl Iterator<Item = &Reference>,
+    ) -> Result<(), sqlx::Error> {
         let mut tag_ids = HashSet::new();
-        let mut unknown_target = false;
-        for row in rows.iter().filter(|row| row.parent.is_none()) {
-            let reference =
-                row.method.as_deref().zip(row.request.as_deref()).and_then(|(m, r)| request::reference(m, r));
+        let mut unknown_targets = HashSet::new();
+        for reference in references {
             match reference {
-                Some(Reference::TagId(id)) if !self.tag_names.contains_key(&id) => {
-                    tag_ids.insert(id);
+                Reference::TagId(id) if !self.tag_names.contains_key(id) => {
+                    tag_ids.insert(*id);
                 }
-                Some(Reference::TargetName(target)) if !self.target_tags.contains_key(&target) => unknown_target = true,
+                Reference::TargetName(target) if !self.target_tags.contains_key(target) => {
+                    unknown_targets.insert(target.clone());
+                }
                 _ => {}
             }
         }
@@ -112,10 +124,14 @@ impl Attributor {
                 sqlx::query_as(sql::statement("tasks", "tag_names")).bind(&ids).fetch_all(&mut *conn).await?;
             self.tag_names.extend(names);
         }
-        if unknown_target {
+        if !unknown_targets.is_empty() {
             let targets: Vec<(String, String)> =
                 sqlx::query_as(sql::statement("tasks", "target_destinations")).fetch_all(&mut *conn).await?;
-            self.target_tags = targets.into_iter().collect();
+            self.target_tags.extend(targets);
+            // A target that no longer exists at all names no tag; remember that too.
+            for target in unknown_targets {
+                self.target_tags.entry(target).or_default();
+            }
         }
         Ok(())
     }
