@@ -8,6 +8,7 @@ mod binary;
 mod exposition_formats;
 mod hosts;
 mod http;
+mod ops;
 mod outage;
 mod read_only;
 mod schema;
