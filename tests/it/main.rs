@@ -9,6 +9,7 @@ mod catalog;
 mod exposition_formats;
 mod hosts;
 mod http;
+mod ops;
 mod outage;
 mod read_only;
 mod reliability;
