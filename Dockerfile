@@ -14,6 +14,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
     && useradd --system --uid 10045 --home-dir /nonexistent --shell /usr/sbin/nologin koji-exporter
 COPY --from=build /src/target/release/koji-exporter /usr/bin/koji-exporter
 COPY config/example.toml /etc/koji-exporter/config.toml
+COPY config/custom-metrics.example.toml /etc/koji-exporter/custom-metrics.toml
 USER koji-exporter
 EXPOSE 10045
 ENTRYPOINT ["/usr/bin/koji-exporter"]

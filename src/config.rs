@@ -29,6 +29,46 @@ pub struct Config {
     pub hosts: HostsConfig,
     pub tasks: TasksConfig,
     pub catalog: CatalogConfig,
+    /// Site-defined metrics, declared inline (`[[custom]]` tables).
+    pub custom: Vec<CustomMetricConfig>,
+    /// More TOML files of `[[metric]]` tables, for sites that keep their metrics apart.
+    pub custom_files: Vec<PathBuf>,
+}
+
+/// One site-defined metric: a read-only query whose rows become samples.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CustomMetricConfig {
+    /// Full metric name, e.g. `koji_site_builds_per_owner`; a counter's without `_total`.
+    pub name: String,
+    pub help: String,
+    /// gauge or counter (a counter's value column must only grow).
+    #[serde(rename = "type", default = "default_custom_type")]
+    pub kind: String,
+    /// Columns that become labels, in this order.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Column holding the sample value.
+    pub value: String,
+    /// One SELECT (or WITH ... SELECT).
+    pub sql: String,
+    /// Results are reused for this long; 0 runs the query on every scrape.
+    #[serde(default)]
+    pub min_interval_seconds: f64,
+    #[serde(default = "default_custom_timeout")]
+    pub timeout_seconds: f64,
+    /// A schema feature the query needs (as in koji_exporter_schema_feature); without it the
+    /// metric is not collected.
+    #[serde(default)]
+    pub requires_feature: Option<String>,
+}
+
+fn default_custom_type() -> String {
+    "gauge".into()
+}
+
+fn default_custom_timeout() -> f64 {
+    2.0
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -329,9 +369,38 @@ pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Config, ConfigE
         figment = figment.merge(Toml::file_exact(file));
     }
     figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__")).merge(overrides.into_figment());
-    let config: Config = figment.extract().map_err(|error| describe_figment_error(&error))?;
+    let mut config: Config = figment.extract().map_err(|error| describe_figment_error(&error))?;
+    for file in config.custom_files.clone() {
+        config.custom.extend(load_custom_file(&file)?);
+    }
     config.validate()?;
     Ok(config)
+}
+
+/// A file of `[[metric]]` tables.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CustomFile {
+    #[serde(default)]
+    metric: Vec<CustomMetricConfig>,
+}
+
+fn load_custom_file(file: &Path) -> Result<Vec<CustomMetricConfig>, ConfigError> {
+    let text = std::fs::read_to_string(file).map_err(|error| {
+        ConfigError::key(
+            "custom_files",
+            format!("{} cannot be read ({error})", file.display()),
+            "list readable TOML files",
+        )
+    })?;
+    let parsed: CustomFile = toml::from_str(&text).map_err(|error| {
+        let message = error.message().replace('\n', " ");
+        ConfigError(format!(
+            "custom metrics file {}: {message}; fix the file (config/custom-metrics.example.toml shows the form)",
+            file.display()
+        ))
+    })?;
+    Ok(parsed.metric)
 }
 
 fn describe_figment_error(error: &figment::Error) -> ConfigError {
@@ -393,6 +462,10 @@ impl Config {
         self.database.validate(web.scrape_timeout_seconds)?;
         positive("hosts.timeout_seconds", self.hosts.timeout_seconds)?;
         positive("tasks.timeout_seconds", self.tasks.timeout_seconds)?;
+        for metric in &self.custom {
+            crate::custom::definition::validate(metric).map_err(ConfigError)?;
+        }
+        crate::custom::definition::check_unique(&self.custom).map_err(ConfigError)?;
         let tasks = &self.tasks;
         if !(tasks.reconcile_interval_seconds.is_finite()
             && (60.0..=2_592_000.0).contains(&tasks.reconcile_interval_seconds))

@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod custom;
 pub mod db;
 pub mod exposition;
 pub mod http;

@@ -5,11 +5,13 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
 use koji_exporter::cli::{Cli, Command};
 use koji_exporter::collect::{CollectSettings, Collector};
 use koji_exporter::config::{self, Config};
+use koji_exporter::custom;
 use koji_exporter::db::{self, Database};
 use koji_exporter::exposition::BuildInfo;
 use koji_exporter::http::{self, AppState};
@@ -31,6 +33,25 @@ fn check_config(config: &Config) -> ExitCode {
     if let Err(error) = db::connect_options(&config.database) {
         return fail(2, &error);
     }
+    if !config.custom.is_empty() {
+        // Site metrics' SQL is checked against the database when it answers.
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime,
+            Err(error) => return fail(1, &format!("cannot start the async runtime: {error}")),
+        };
+        let checked = runtime.block_on(async {
+            let database = Database::connect_lazy(&config.database).map_err(|error| error.to_string())?;
+            let settings = CollectSettings::from_config(config);
+            custom::check_all(&database, &settings.custom, Duration::from_secs(5)).await
+        });
+        match checked {
+            Ok(true) => {}
+            Ok(false) => {
+                eprintln!("koji-exporter: warning: the database did not answer; the site metrics' SQL was not checked")
+            }
+            Err(error) => return fail(2, &error),
+        }
+    }
     print!("{}", config::render_effective(config));
     ExitCode::SUCCESS
 }
@@ -47,6 +68,12 @@ fn serve(config: Config) -> ExitCode {
             Ok(database) => database,
             Err(error) => return fail(2, &error),
         };
+        let settings = CollectSettings::from_config(&config);
+        match custom::check_all(&database, &settings.custom, Duration::from_secs(5)).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!("the database did not answer at start; the site metrics' SQL was not checked"),
+            Err(error) => return fail(2, &error),
+        }
         let address = config.web.listen_address.clone();
         let listener = match tokio::net::TcpListener::bind(&address).await {
             Ok(listener) => listener,
@@ -56,7 +83,7 @@ fn serve(config: Config) -> ExitCode {
         };
         tracing::info!(address = %address, path = %config.web.telemetry_path, "serving metrics");
         let state = AppState {
-            collector: Arc::new(Collector::new(database, CollectSettings::from_config(&config))),
+            collector: Arc::new(Collector::new(database, settings)),
             telemetry_path: config.web.telemetry_path.clone(),
             max_requests: config.web.max_requests,
             scrape_timeout: db::seconds(config.web.scrape_timeout_seconds),

@@ -36,7 +36,7 @@ enum Attempt<T> {
 /// Runs a family: a few attempts while a hot standby cancels its queries, then records how it
 /// fared. A macro rather than a function so that each attempt gets a fresh `async` closure.
 macro_rules! family {
-    ($collector:expr, $conn:expr, $name:literal, $timeout:expr, $deadline_at:expr, $outcomes:expr, $fetch:expr) => {{
+    ($collector:expr, $conn:expr, $name:expr, $timeout:expr, $deadline_at:expr, $outcomes:expr, $fetch:expr) => {{
         let started = Instant::now();
         let family_deadline = $deadline_at.min(started + $timeout);
         let mut value = None;
@@ -68,6 +68,8 @@ pub struct Snapshot {
     pub tasks: Option<tasks::TasksSnapshot>,
     /// None when the family is disabled.
     pub catalog: Option<catalog::CatalogSnapshot>,
+    /// Site-defined metrics, in configuration order.
+    pub custom: Vec<crate::custom::CustomOutcome>,
     /// Queries retried after a hot standby cancelled them, since the exporter started.
     pub recovery_conflict_retries: u64,
     /// Builders that report no job limit are held to this one.
@@ -92,6 +94,7 @@ pub struct CollectSettings {
     pub tasks: tasks::TasksSettings,
     pub timeouts: FamilyTimeouts,
     pub catalog: CatalogConfig,
+    pub custom: Vec<Arc<crate::custom::CustomMetric>>,
 }
 
 impl CollectSettings {
@@ -112,6 +115,7 @@ impl CollectSettings {
                 catalog: crate::db::seconds(config.hosts.timeout_seconds),
             },
             catalog: config.catalog.clone(),
+            custom: config.custom.iter().map(crate::custom::CustomMetric::new).collect(),
         }
     }
 }
@@ -150,6 +154,7 @@ pub struct Collector {
     recovery_conflict_retries: AtomicU64,
     /// The catalog family's background state; None when the family is disabled.
     catalog: Option<catalog::Catalog>,
+    custom: Vec<Arc<crate::custom::CustomMetric>>,
     /// Whether the previous scrape reached the database, so that an outage is logged when it
     /// starts and when it ends rather than on every scrape.
     was_up: AtomicBool,
@@ -168,6 +173,7 @@ impl Collector {
             history_running: Arc::default(),
             history_retry_at: Arc::default(),
             catalog: settings.catalog.enabled.then(|| catalog::Catalog::new(&settings.catalog)),
+            custom: settings.custom,
             was_up: AtomicBool::new(true),
         }
     }
@@ -259,6 +265,34 @@ impl Collector {
                     catalog::fetch_live(tx, &features).await
                 });
             snapshot.catalog = Some(catalog.snapshot(live));
+        }
+        for metric in &self.custom {
+            let present = metric.requires_feature.as_deref().is_none_or(|needed| {
+                features.features().iter().any(|(feature, present)| *feature == needed && *present)
+            });
+            if !present {
+                continue;
+            }
+            let result = match metric.cached() {
+                Some(result) => {
+                    snapshot.outcomes.push(Outcome {
+                        family: metric.collector,
+                        success: true,
+                        duration: Duration::ZERO,
+                    });
+                    Some(result)
+                }
+                None => family!(
+                    self,
+                    &mut conn,
+                    metric.collector,
+                    metric.timeout,
+                    deadline_at,
+                    snapshot.outcomes,
+                    async |tx| { metric.fetch(tx).await }
+                ),
+            };
+            snapshot.custom.push(crate::custom::CustomOutcome { metric: Arc::clone(metric), result });
         }
         // A new family: one more `family!` here, a field in `Snapshot`, and its name in `FAMILIES`.
         snapshot.recovery_conflict_retries = self.recovery_conflict_retries.load(Ordering::Relaxed);
@@ -379,6 +413,8 @@ impl Collector {
         FAMILIES
             .iter()
             .filter(|family| **family != "catalog" || self.catalog.is_some())
+            .copied()
+            .chain(self.custom.iter().map(|metric| metric.collector))
             .map(|family| Outcome { family, success: false, duration: elapsed })
             .collect()
     }

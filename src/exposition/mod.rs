@@ -6,6 +6,7 @@
 //! OpenMetrics 1.0.0 and the classic 0.0.4 text formats come from the same families.
 
 mod catalog;
+mod custom;
 mod hosts;
 mod self_metrics;
 mod tasks;
@@ -128,7 +129,41 @@ pub fn families(snapshot: &Snapshot, build: &BuildInfo) -> Vec<MetricFamily> {
     if let Some(data) = &snapshot.catalog {
         families.extend(catalog::families(data));
     }
+    families.extend(custom::families(&snapshot.custom));
     families
+}
+
+/// Every name a built-in family can expose (counters also with `_total`, histograms with their
+/// series suffixes), from the families rendered for a snapshot in which every family reported.
+pub fn builtin_names() -> Vec<String> {
+    use crate::collect::{ServerState, catalog, hosts, tasks};
+    let snapshot = Snapshot {
+        up: true,
+        server: Some(ServerState { in_recovery: true, replayed_at: Some(0.0), server_now: 0.0 }),
+        hosts: Some(hosts::HostsSnapshot::default()),
+        tasks: Some(tasks::TasksSnapshot { totals: Some(Default::default()), ..Default::default() }),
+        catalog: Some(catalog::CatalogSnapshot {
+            live: Some(catalog::LiveCatalog {
+                finished: Vec::new(),
+                repo_queue: Some(catalog::RepoQueue { requests: 0, oldest: None }),
+            }),
+            cached: Some(Default::default()),
+            age_seconds: Some(0.0),
+        }),
+        ..Snapshot::default()
+    };
+    let mut names = Vec::new();
+    for family in families(&snapshot, &BuildInfo::current()) {
+        names.push(family.name.to_owned());
+        match family.kind {
+            Kind::Counter => names.push(format!("{}_total", family.name)),
+            Kind::Histogram => {
+                names.extend(["_bucket", "_sum", "_count"].iter().map(|suffix| format!("{}{suffix}", family.name)));
+            }
+            Kind::Gauge => {}
+        }
+    }
+    names
 }
 
 /// The scrape's response body in the requested format.

@@ -6,6 +6,7 @@ mod support;
 
 mod binary;
 mod catalog;
+mod custom;
 mod exposition_formats;
 mod hosts;
 mod http;

@@ -543,16 +543,17 @@ fn cli_surface() -> (BTreeSet<String>, BTreeSet<String>) {
     (flags, commands)
 }
 
-/// Section -> keys of config/example.toml, commented-out keys included.
+/// Section -> keys of config/example.toml, commented-out keys included; top-level keys are
+/// under "".
 fn example_keys() -> BTreeMap<String, BTreeSet<String>> {
     let mut keys: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut section = String::new();
+    keys.entry(String::new()).or_default();
     for line in read("config/example.toml").lines() {
         if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
             section = name.to_owned();
             keys.entry(section.clone()).or_default();
         } else if let Some((key, _)) = line.trim_start_matches('#').trim_start().split_once(" = ")
-            && !section.is_empty()
             && key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
         {
             keys.get_mut(&section).unwrap().insert(key.to_owned());
@@ -561,12 +562,12 @@ fn example_keys() -> BTreeMap<String, BTreeSet<String>> {
     keys
 }
 
-/// A `KOJI_EXPORTER_*` variable must be `KOJI_EXPORTER_<SECTION>__<KEY>` naming an example key.
+/// A `KOJI_EXPORTER_*` variable must be `KOJI_EXPORTER_<SECTION>__<KEY>` (or
+/// `KOJI_EXPORTER_<KEY>` for a top-level key) naming an example key.
 #[track_caller]
 fn check_env_name(name: &str, keys: &BTreeMap<String, BTreeSet<String>>, origin: &str) {
     let rest = name.strip_prefix("KOJI_EXPORTER_").unwrap();
-    let (section, key) =
-        rest.split_once("__").unwrap_or_else(|| panic!("{origin}: {name} is not KOJI_EXPORTER_<SECTION>__<KEY>"));
+    let (section, key) = rest.split_once("__").unwrap_or(("", rest));
     assert!(
         section.chars().chain(key.chars()).all(|c| c.is_ascii_uppercase() || c == '_'),
         "{origin}: {name} must be upper case"
@@ -652,7 +653,11 @@ fn compose_file_and_dockerfile_match_the_binary() {
         .as_mapping()
         .unwrap()
         .iter()
-        .map(|(k, v)| (str_of(k).to_owned(), str_of(v).to_owned()))
+        // Files the image carries, at their place in this repository.
+        .map(|(k, v)| {
+            let image_file = repo_path("config/custom-metrics.example.toml").display().to_string();
+            (str_of(k).to_owned(), str_of(v).replace("/etc/koji-exporter/custom-metrics.toml", &image_file))
+        })
         .collect();
     for (name, _) in env.iter().filter(|(name, _)| name.starts_with("KOJI_EXPORTER_")) {
         check_env_name(name, &keys, "docker-compose.yml");

@@ -1,0 +1,35 @@
+//! Site-defined metrics, as their definitions name them, plus what the exporter noticed about
+//! their rows (duplicate label sets, NULL values) so that odd results are visible, not silent.
+
+use super::{Kind, MetricFamily, Sample};
+use crate::custom::CustomOutcome;
+
+pub fn families(outcomes: &[CustomOutcome]) -> Vec<MetricFamily> {
+    let mut families = Vec::new();
+    let mut duplicates = MetricFamily::gauge(
+        "koji_exporter_custom_duplicate_rows",
+        "Rows of a site metric's last run whose label set repeated an earlier row's (only the first is exported)",
+    );
+    let mut nulls = MetricFamily::gauge(
+        "koji_exporter_custom_null_values",
+        "Rows of a site metric's last run whose value was NULL (skipped)",
+    );
+    for outcome in outcomes {
+        let metric = &outcome.metric;
+        let kind = if metric.counter { Kind::Counter } else { Kind::Gauge };
+        let mut family = MetricFamily { kind, ..MetricFamily::gauge(metric.name, metric.help) };
+        if let Some(result) = &outcome.result {
+            for (values, value) in &result.samples {
+                let labels = metric.labels.iter().copied().zip(values.iter().cloned()).collect();
+                family.samples.push(Sample { labels, value: *value });
+            }
+            duplicates.with([("metric", metric.name)], result.duplicate_rows as f64);
+            nulls.with([("metric", metric.name)], result.null_values as f64);
+        }
+        families.push(family);
+    }
+    if !outcomes.is_empty() {
+        families.extend([duplicates, nulls]);
+    }
+    families
+}
