@@ -7,10 +7,11 @@
 //! instead of threading an error that can never happen at run time.
 
 /// The family files, compiled into the binary.
-const FILES: [(&str, &str); 3] = [
+const FILES: [(&str, &str); 4] = [
     ("schema", include_str!("../sql/schema.sql")),
     ("hosts", include_str!("../sql/hosts.sql")),
     ("tasks", include_str!("../sql/tasks.sql")),
+    ("report", include_str!("../sql/report.sql")),
 ];
 
 /// The statement called `name` in the file of `family`.
