@@ -140,6 +140,7 @@ fn counts_section(name: &'static str, title: &str, key: &'static str, rows: &[Bu
     };
     Section {
         name,
+        timeless: false,
         title: title.to_owned(),
         columns: vec![
             column(key, key),
@@ -172,6 +173,7 @@ pub fn sections(report: &BuildsReport) -> Vec<Section> {
     let total: u64 = report.by_state.iter().map(|(_, count)| count).sum();
     let by_state = Section {
         name: "by_state",
+        timeless: false,
         title: "Builds finished in the window, by state".to_owned(),
         columns: vec![column("state", "state"), column("builds", "builds"), column("share_percent", "share")],
         rows: report

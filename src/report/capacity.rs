@@ -189,6 +189,7 @@ pub fn section(by: By, rows: &[CapacityRow]) -> Section {
     };
     Section {
         name: "capacity",
+        timeless: false,
         title: title.to_owned(),
         columns,
         rows,

@@ -106,6 +106,7 @@ pub fn section(rows: &[HostRow]) -> Section {
         .collect();
     Section {
         name: "hosts",
+        timeless: false,
         title: "Hosts: tasks finished in the window, busy time, state now".to_owned(),
         columns: vec![
             column("host", "host"),

@@ -233,13 +233,13 @@ pub fn sections(by: By, report: &QueueReport) -> Vec<Section> {
                 Value::Text(wait.channel.clone()),
                 Value::Text(wait.arch.clone()),
                 Value::Time(wait.created),
-                wait.started.map_or(Value::Text("still waiting".into()), Value::Time),
+                wait.started.map_or(Value::Absent("still waiting"), Value::Time),
                 Value::Seconds(wait.wait),
             ]
         })
         .collect();
     let mut wait_notes = vec![
-        "tasks that started in the window, and tasks still FREE or ASSIGNED (waiting until the window's end)"
+        "tasks that started in the window, and tasks still FREE or ASSIGNED (waiting until the window's end; no start time)"
             .to_owned(),
     ];
     if report.more_waits > 0 {
@@ -248,6 +248,7 @@ pub fn sections(by: By, report: &QueueReport) -> Vec<Section> {
     vec![
         Section {
             name: "times",
+            timeless: false,
             title: "Wait (created to started) and run (started to finished) times".to_owned(),
             columns: time_columns,
             rows: times,
@@ -258,6 +259,7 @@ pub fn sections(by: By, report: &QueueReport) -> Vec<Section> {
         },
         Section {
             name: "states",
+            timeless: false,
             title: "Tasks finished in the window, by final state".to_owned(),
             columns: state_columns,
             rows: states,
@@ -265,6 +267,7 @@ pub fn sections(by: By, report: &QueueReport) -> Vec<Section> {
         },
         Section {
             name: "longest_waits",
+            timeless: false,
             title: "Longest waits".to_owned(),
             columns: vec![
                 column("task_id", "task"),

@@ -24,6 +24,8 @@ pub enum Value {
     Time(f64),
     /// No value (a percentile of no tasks, a host never seen).
     Empty,
+    /// No value, with a word saying why for tables ("still waiting"); empty in CSV, null in JSON.
+    Absent(&'static str),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +44,8 @@ pub const fn column(key: &'static str, title: &'static str) -> Column {
 pub struct Section {
     pub name: &'static str,
     pub title: String,
+    /// Current state, not a window (tables then say "now" instead of the window).
+    pub timeless: bool,
     pub columns: Vec<Column>,
     pub rows: Vec<Vec<Value>>,
     /// Lines printed under the table (what the numbers mean, what was left out).
@@ -116,6 +120,7 @@ fn table_cell(value: &Value) -> String {
         Value::Percent(p) => percent(*p),
         Value::Time(t) => format_minute(*t),
         Value::Empty => "-".to_owned(),
+        Value::Absent(word) => (*word).to_owned(),
     }
 }
 
@@ -136,14 +141,18 @@ pub fn table(document: &Document) -> String {
         if index > 0 {
             out.push('\n');
         }
-        let _ = writeln!(
-            out,
-            "{} ({} – {} UTC, {})",
-            section.title,
-            format_minute(document.since),
-            format_minute(document.until),
-            duration(document.until - document.since)
-        );
+        if section.timeless {
+            let _ = writeln!(out, "{} (now; the window does not apply)", section.title);
+        } else {
+            let _ = writeln!(
+                out,
+                "{} ({} – {} UTC, {})",
+                section.title,
+                format_minute(document.since),
+                format_minute(document.until),
+                duration(document.until - document.since)
+            );
+        }
         out.push('\n');
         let cells: Vec<Vec<String>> = section.rows.iter().map(|row| row.iter().map(table_cell).collect()).collect();
         let right: Vec<bool> = (0..section.columns.len())
@@ -204,7 +213,7 @@ fn csv_cell(value: &Value) -> String {
         Value::Int(n) => n.to_string(),
         Value::Number(x) | Value::Seconds(x) | Value::Percent(x) => machine_number(*x),
         Value::Time(t) => format_iso(*t),
-        Value::Empty => String::new(),
+        Value::Empty | Value::Absent(_) => String::new(),
     }
 }
 
@@ -242,7 +251,7 @@ fn json_cell(value: &Value) -> String {
         Value::Int(n) => n.to_string(),
         Value::Number(x) | Value::Seconds(x) | Value::Percent(x) => machine_number(*x),
         Value::Time(t) => json_string(&format_iso(*t)),
-        Value::Empty => "null".to_owned(),
+        Value::Empty | Value::Absent(_) => "null".to_owned(),
     }
 }
 
@@ -296,6 +305,7 @@ mod tests {
             sections: vec![
                 Section {
                     name: "first",
+                    timeless: false,
                     title: "First".into(),
                     columns: vec![column("name", "name"), column("tasks", "tasks"), column("wait_seconds", "wait")],
                     rows: vec![
@@ -306,6 +316,7 @@ mod tests {
                 },
                 Section {
                     name: "second",
+                    timeless: false,
                     title: "Second".into(),
                     columns: vec![column("share_percent", "share"), column("at", "at")],
                     rows: vec![vec![Value::Percent(83.333_333), Value::Time(1_795_914_000.0)]],

@@ -30,15 +30,14 @@ pub async fn fetch(conn: &mut PgConnection, top: usize) -> Result<Vec<TagRow>, s
 
 pub fn section(rows: &[TagRow]) -> Section {
     let live = rows.first().map_or(0, |row| row.live_tags);
-    let mut notes = vec![
-        "DIRECT counts only (no inheritance); inherited columns come with the catalog family".to_owned(),
-        "current state: --since and --until do not apply".to_owned(),
-    ];
+    let mut notes =
+        vec!["DIRECT counts only (no inheritance); inherited columns come with the catalog family".to_owned()];
     if live > rows.len() as i64 {
         notes.push(format!("{} of {} live tags shown (--top)", rows.len(), super::render::thousands(live)));
     }
     Section {
         name: "tags",
+        timeless: true,
         title: "Biggest tags by direct builds and packages".to_owned(),
         columns: vec![
             column("tag", "tag"),

@@ -10,6 +10,7 @@ mod hosts;
 mod http;
 mod outage;
 mod read_only;
+mod report;
 mod schema;
 mod sim;
 mod task_churn;
