@@ -5,13 +5,14 @@
 -- reads only what an index makes cheap: the non-terminal tasks through task_by_state, the tasks
 -- created since the last scrape through the primary key, and a short list of ids through the
 -- primary key. The whole history is read once at start-up and on the (rare) reconciliation,
--- outside any scrape. Every statement returns the same columns, decoded into one row type.
+-- outside any scrape. Every statement returns the same columns, decoded into one row type, which
+-- `koji-exporter report` reads too (it needs `weight` for the capacity report).
 -- $1 is the list of methods whose request names a tag or target: only for those top-level
 -- tasks is the (TOASTed) request column fetched.
 
 -- name: nonterminal
 -- FREE (0), OPEN (1) and ASSIGNED (4) tasks, through the task_by_state index.
-select id, state, channel_id, host_id, parent, method, arch, waiting,
+select id, state, channel_id, host_id, parent, method, arch, waiting, weight,
        extract(epoch from create_time)::float8 as create_time,
        extract(epoch from start_time)::float8 as start_time,
        extract(epoch from completion_time)::float8 as completion_time,
@@ -22,7 +23,7 @@ where state in (0, 1, 4)
 -- name: created_after
 -- Tasks with ids above the last one seen ($2), oldest first, at most $3 of them: a range
 -- scan of the primary key that reads only what is new.
-select id, state, channel_id, host_id, parent, method, arch, waiting,
+select id, state, channel_id, host_id, parent, method, arch, waiting, weight,
        extract(epoch from create_time)::float8 as create_time,
        extract(epoch from start_time)::float8 as start_time,
        extract(epoch from completion_time)::float8 as completion_time,
@@ -35,7 +36,7 @@ limit $3
 -- name: by_id
 -- Specific tasks ($2): those that were not terminal at the last scrape, ids not yet visible
 -- (transactions that commit out of id order), and parents of new subtasks. Primary key look-ups.
-select id, state, channel_id, host_id, parent, method, arch, waiting,
+select id, state, channel_id, host_id, parent, method, arch, waiting, weight,
        extract(epoch from create_time)::float8 as create_time,
        extract(epoch from start_time)::float8 as start_time,
        extract(epoch from completion_time)::float8 as completion_time,
@@ -46,7 +47,7 @@ where id = any($2)
 -- name: history
 -- Every task, for the full aggregation at start-up and for reconciliation: one sequential
 -- pass in id order over the primary key, streamed. Never run inside a scrape.
-select id, state, channel_id, host_id, parent, method, arch, waiting,
+select id, state, channel_id, host_id, parent, method, arch, waiting, weight,
        extract(epoch from create_time)::float8 as create_time,
        extract(epoch from start_time)::float8 as start_time,
        extract(epoch from completion_time)::float8 as completion_time,

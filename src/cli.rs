@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::config::Overrides;
 
@@ -46,6 +46,37 @@ pub enum Command {
     Serve,
     /// Validate the configuration and print the effective values, secrets masked.
     CheckConfig,
+    /// Print a report over the database's history (capacity, queue, hosts, builds, tags).
+    Report(ReportArgs),
+}
+
+/// `report <name>`: values are checked by `report::Options::parse`, which gives one-line errors.
+#[derive(Debug, Args, PartialEq, Eq)]
+pub struct ReportArgs {
+    /// capacity, queue, hosts, builds or tags.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Start of the window: 2026-10-01, 2026-10-01T12:00 (UTC) or an age (7d, 24h, 30m).
+    #[arg(long, default_value = "7d", value_name = "WHEN")]
+    pub since: String,
+    /// End of the window, same forms; `now` by default.
+    #[arg(long, default_value = "now", value_name = "WHEN")]
+    pub until: String,
+    /// Grouping: channel, arch or host (capacity); method, channel, arch or host (queue).
+    #[arg(long, value_name = "GROUPING")]
+    pub by: Option<String>,
+    /// table, csv or json.
+    #[arg(long, default_value = "table", value_name = "FORMAT")]
+    pub format: String,
+    /// Rows of ranked lists (longest waits, targets, owners, tags).
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub top: usize,
+    /// Print only this section of the report (a plain CSV file with --format csv).
+    #[arg(long, value_name = "NAME")]
+    pub section: Option<String>,
+    /// Print the EXPLAIN plans of the report's statements instead of running it.
+    #[arg(long)]
+    pub explain: bool,
 }
 
 impl Cli {

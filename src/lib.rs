@@ -4,6 +4,7 @@
 //! Reading order: `config` (what the user can set) → `db` (how the exporter connects, and why
 //! it cannot write) → `schema` (which Koji it is talking to) → `collect` (one scrape's data,
 //! from the SQL in `sql/`) → `exposition` (data to Prometheus text, pure) → `http` (serving).
+//! `report` reads the same tables over a time window for `koji-exporter report`.
 //! ARCHITECTURE.md has the map and the invariants.
 
 pub mod cli;
@@ -13,6 +14,7 @@ pub mod custom;
 pub mod db;
 pub mod exposition;
 pub mod http;
+pub mod report;
 pub mod schema;
 pub mod sql;
 pub mod telemetry;

@@ -5,16 +5,19 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Parser;
-use koji_exporter::cli::{Cli, Command};
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use koji_exporter::cli::{Cli, Command, ReportArgs};
 use koji_exporter::collect::{CollectSettings, Collector};
 use koji_exporter::config::{self, Config};
 use koji_exporter::custom;
 use koji_exporter::db::{self, Database};
 use koji_exporter::exposition::BuildInfo;
 use koji_exporter::http::{self, AppState};
+use koji_exporter::report;
 use koji_exporter::telemetry;
 
 fn main() -> ExitCode {
@@ -26,6 +29,60 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::CheckConfig => check_config(&config),
         Command::Serve => serve(config),
+        Command::Report(args) => report(config, &args),
+    }
+}
+
+/// Statements of a report may take longer than a scrape's; they get at least this long.
+const REPORT_STATEMENT_TIMEOUT_SECONDS: f64 = 300.0;
+
+fn report(mut config: Config, args: &ReportArgs) -> ExitCode {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+    let request = report::Request {
+        report: &args.name,
+        since: &args.since,
+        until: &args.until,
+        by: args.by.as_deref(),
+        format: &args.format,
+        top: args.top,
+        section: args.section.as_deref(),
+        explain: args.explain,
+    };
+    let options = match report::Options::parse(&request, now, u64::from(config.hosts.default_max_jobs)) {
+        Ok(options) => options,
+        Err(error) => return fail(2, &error),
+    };
+    let database = &mut config.database;
+    database.statement_timeout_seconds = database.statement_timeout_seconds.max(REPORT_STATEMENT_TIMEOUT_SECONDS);
+    database.idle_in_transaction_timeout_seconds =
+        database.idle_in_transaction_timeout_seconds.max(REPORT_STATEMENT_TIMEOUT_SECONDS);
+    database.max_connections = 1;
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(1, &format!("cannot start the async runtime: {error}")),
+    };
+    let progress = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let result = runtime.block_on(async {
+        let database = Database::connect_lazy(&config.database).map_err(|error| (2, error.to_string()))?;
+        report::run(&database, &options, &progress).await.map_err(|error| (1, error.to_string()))
+    });
+    progress.finish_and_clear();
+    let text = match result {
+        Ok(text) => text,
+        Err((code, error)) => return fail(code, &error),
+    };
+    // A reader that stops early (`| head`) is not an error.
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(error) => fail(1, &format!("cannot write the report: {error}")),
     }
 }
 

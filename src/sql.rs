@@ -7,12 +7,13 @@
 //! instead of threading an error that can never happen at run time.
 
 /// The family files, compiled into the binary.
-const FILES: [(&str, &str); 5] = [
+const FILES: [(&str, &str); 6] = [
     ("schema", include_str!("../sql/schema.sql")),
     ("session", include_str!("../sql/session.sql")),
     ("hosts", include_str!("../sql/hosts.sql")),
     ("tasks", include_str!("../sql/tasks.sql")),
     ("catalog", include_str!("../sql/catalog.sql")),
+    ("report", include_str!("../sql/report.sql")),
 ];
 
 /// The statement called `name` in the file of `family`.

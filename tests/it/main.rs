@@ -14,6 +14,7 @@ mod ops;
 mod outage;
 mod read_only;
 mod reliability;
+mod report;
 mod schema;
 mod sim;
 mod task_churn;

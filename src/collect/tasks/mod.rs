@@ -48,6 +48,8 @@ pub struct TaskRow {
     pub method: Option<String>,
     pub arch: String,
     pub waiting: Option<bool>,
+    /// Load units the task takes on its host (kojid sums them into `host.task_load`).
+    pub weight: f64,
     pub create_time: f64,
     pub start_time: Option<f64>,
     pub completion_time: Option<f64>,
@@ -241,13 +243,29 @@ impl Engine {
     }
 }
 
-async fn created_after(conn: &mut PgConnection, after: i32, limit: i64) -> Result<Vec<TaskRow>, sqlx::Error> {
+/// Tasks with ids above `after`, oldest first, at most `limit`: a primary-key range read. The
+/// history pass, the scrapes and the reports all walk the task table through this.
+pub async fn created_after(conn: &mut PgConnection, after: i32, limit: i64) -> Result<Vec<TaskRow>, sqlx::Error> {
     sqlx::query_as(sql::statement("tasks", "created_after"))
         .bind(request::tag_method_names())
         .bind(after)
         .bind(limit)
         .fetch_all(conn)
         .await
+}
+
+/// The FREE, ASSIGNED and OPEN tasks, through the task_by_state index.
+pub async fn nonterminal(conn: &mut PgConnection) -> Result<Vec<TaskRow>, sqlx::Error> {
+    sqlx::query_as(sql::statement("tasks", "nonterminal")).bind(request::tag_method_names()).fetch_all(conn).await
+}
+
+/// Channel and host names by id (both tables are small).
+pub async fn names(conn: &mut PgConnection) -> Result<(BTreeMap<i32, String>, BTreeMap<i32, String>), sqlx::Error> {
+    let channel_names: Vec<(i32, String)> =
+        sqlx::query_as(sql::statement("tasks", "channel_names")).fetch_all(&mut *conn).await?;
+    let host_names: Vec<(i32, String)> =
+        sqlx::query_as(sql::statement("tasks", "host_names")).fetch_all(&mut *conn).await?;
+    Ok((channel_names.into_iter().collect(), host_names.into_iter().collect()))
 }
 
 /// A non-terminal task, as the queue gauges need it.
@@ -287,18 +305,12 @@ pub async fn fetch(
     state: &mut TasksState,
     settings: &TasksSettings,
 ) -> Result<TasksSnapshot, sqlx::Error> {
-    let nonterminal: Vec<TaskRow> = sqlx::query_as(sql::statement("tasks", "nonterminal"))
-        .bind(request::tag_method_names())
-        .fetch_all(&mut *conn)
-        .await?;
+    let nonterminal = nonterminal(conn).await?;
     if let Some(engine) = state.engine.as_mut() {
         engine.advance(conn, &mut state.attributor, settings, &nonterminal).await?;
     }
     state.attributor.attribute(conn, &nonterminal).await?;
-    let channel_names: Vec<(i32, String)> =
-        sqlx::query_as(sql::statement("tasks", "channel_names")).fetch_all(&mut *conn).await?;
-    let host_names: Vec<(i32, String)> =
-        sqlx::query_as(sql::statement("tasks", "host_names")).fetch_all(&mut *conn).await?;
+    let (channel_names, host_names) = names(conn).await?;
 
     let queue = nonterminal
         .iter()
@@ -312,8 +324,8 @@ pub async fn fetch(
         .collect();
     let engine = state.engine.as_ref();
     Ok(TasksSnapshot {
-        channel_names: channel_names.into_iter().collect(),
-        host_names: host_names.into_iter().collect(),
+        channel_names,
+        host_names,
         queue,
         totals: engine.map(|engine| engine.aggregates.clone()),
         tracked: engine.map_or(0, Engine::tracked_count),
