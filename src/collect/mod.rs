@@ -452,8 +452,9 @@ pub struct ServerState {
 }
 
 impl ServerState {
-    /// How far a standby's data is behind its primary; None on a primary.
+    /// How far a standby's data is behind its primary: 0 on a primary, None on a standby that
+    /// has replayed nothing yet.
     pub fn replay_lag(&self) -> Option<f64> {
-        if self.in_recovery { self.replayed_at.map(|at| (self.server_now - at).max(0.0)) } else { None }
+        if self.in_recovery { self.replayed_at.map(|at| (self.server_now - at).max(0.0)) } else { Some(0.0) }
     }
 }

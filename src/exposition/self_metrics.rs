@@ -42,7 +42,7 @@ pub fn families(snapshot: &Snapshot, build: &BuildInfo) -> Vec<MetricFamily> {
     );
     let mut lag = MetricFamily::gauge(
         "koji_exporter_replica_lag_seconds",
-        "On a hot standby, how old its newest replayed transaction is (now() - pg_last_xact_replay_timestamp()); grows on an idle primary too",
+        "How far the data is behind the primary: on a hot standby now() - pg_last_xact_replay_timestamp() (which also grows while the primary is idle), 0 on a primary",
     );
     let mut data_time = MetricFamily::gauge(
         "koji_exporter_data_timestamp_seconds",
