@@ -70,3 +70,31 @@ async fn an_unknown_host_name_is_just_down() {
     assert_eq!(metrics.value("koji_up"), 0.0);
     assert!(took < Duration::from_secs(4), "scrape took {took:?}");
 }
+
+#[tokio::test]
+async fn task_totals_catch_up_with_what_changed_during_an_outage() {
+    let db = TestDb::with_fixture(Level::V1_35, "hosts_edge_cases").await;
+    let proxy = Proxy::start(crate::support::host_port(&admin_url().await)).await;
+    let state = state_for(&config_for(&proxy.url(&admin_url().await, &db.name)));
+    crate::tasks::scrape_when_ready(&state).await;
+
+    proxy.set(ProxyMode::Down);
+    db.load("migrations-fixtures/fixtures/tasks_history.sql").await;
+    let (down, _) = timed_scrape(&state).await;
+    assert_eq!(down.value("koji_up"), 0.0);
+
+    proxy.set(ProxyMode::Forward);
+    let started = Instant::now();
+    let metrics = loop {
+        let (metrics, _) = timed_scrape(&state).await;
+        if metrics.value("koji_up") == 1.0
+            && metrics.value("koji_exporter_collector_success{collector=\"tasks\"}") == 1.0
+        {
+            break metrics;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no recovery:\n{}", metrics.text);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(metrics.value("koji_exporter_task_history_ready"), 1.0);
+    crate::tasks::assert_fixture_values(&crate::support::scrape(&state).await);
+}

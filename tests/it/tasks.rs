@@ -45,7 +45,7 @@ const EXPECTED_COUNTS: [(&str, &str, &str, [u64; 4]); 12] = [
 
 /// Checks every task metric against the values worked out by hand for hosts_edge_cases.sql +
 /// tasks_history.sql (see the comments in both files).
-fn assert_fixture_values(metrics: &Metrics) {
+pub fn assert_fixture_values(metrics: &Metrics) {
     for (name, index) in [
         ("koji_tasks_total", 0),
         ("koji_task_succeed_total", 1),
