@@ -3,7 +3,8 @@
 //!
 //! Reading order: `config` (what the user can set) → `db` (how the exporter connects, and why
 //! it cannot write) → `schema` (which Koji it is talking to) → `collect` (one scrape's data,
-//! from the SQL in `sql/`) → `exposition` (data to Prometheus text, pure) → `http` (serving).
+//! from the SQL in `sql/`) → `exposition` (data to Prometheus text, pure) → `http` (routes)
+//! → `web` (TLS, authentication, the listener).
 //! ARCHITECTURE.md has the map and the invariants.
 
 pub mod cli;
@@ -15,3 +16,4 @@ pub mod http;
 pub mod schema;
 pub mod sql;
 pub mod telemetry;
+pub mod web;
