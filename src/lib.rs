@@ -13,6 +13,7 @@ pub mod config;
 pub mod db;
 pub mod exposition;
 pub mod http;
+pub mod lossy;
 pub mod schema;
 pub mod sql;
 pub mod telemetry;

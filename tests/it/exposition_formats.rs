@@ -23,7 +23,7 @@ fn run_with_stdin(program: &str, args: &[&str], input: &str) -> std::process::Ou
 /// which existing dashboards use. Everything else it reports fails the test.
 const PAPER_NAMES_PROMTOOL_DISLIKES: [&str; 1] = ["koji_enabled_hosts_count"];
 
-fn promtool_verdict(text: &str) -> Result<(), String> {
+pub fn promtool_verdict(text: &str) -> Result<(), String> {
     let output = run_with_stdin("promtool", &["check", "metrics"], text);
     let report = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
     let only_known_lint = !report.trim().is_empty()
@@ -35,7 +35,7 @@ fn promtool_verdict(text: &str) -> Result<(), String> {
 }
 
 #[track_caller]
-fn promtool_accepts(text: &str) {
+pub fn promtool_accepts(text: &str) {
     if let Err(report) = promtool_verdict(text) {
         panic!("promtool rejected the exposition:\n{report}\n{text}");
     }
@@ -49,7 +49,7 @@ print(len(families), sum(len(f.samples) for f in families))
 "#;
 
 /// (families, samples) as the Python parser counted them, or its complaint.
-fn openmetrics_verdict(text: &str) -> Result<(usize, usize), String> {
+pub fn openmetrics_verdict(text: &str) -> Result<(usize, usize), String> {
     let output = run_with_stdin("python3", &["-c", OPENMETRICS_CHECK], text);
     if !output.status.success() {
         return Err(String::from_utf8_lossy(&output.stderr).into_owned());
@@ -60,7 +60,7 @@ fn openmetrics_verdict(text: &str) -> Result<(usize, usize), String> {
 }
 
 #[track_caller]
-fn openmetrics_parser_accepts(text: &str) -> (usize, usize) {
+pub fn openmetrics_parser_accepts(text: &str) -> (usize, usize) {
     openmetrics_verdict(text)
         .unwrap_or_else(|report| panic!("the OpenMetrics parser rejected the exposition:\n{report}\n{text}"))
 }

@@ -7,6 +7,7 @@ mod support;
 mod binary;
 mod catalog;
 mod exposition_formats;
+mod hostile_data;
 mod hostile_http;
 mod hosts;
 mod http;

@@ -28,6 +28,7 @@ use sqlx::PgConnection;
 
 use self::aggregate::{Aggregates, Finished, TaskKey};
 use self::attribution::Attributor;
+use crate::lossy::Lossy;
 use crate::sql;
 
 /// Rows read per statement when walking new tasks or the history.
@@ -45,14 +46,15 @@ pub struct TaskRow {
     pub channel_id: i32,
     pub host_id: Option<i32>,
     pub parent: Option<i32>,
-    pub method: Option<String>,
+    pub method: Option<Lossy>,
+    #[sqlx(try_from = "Lossy")]
     pub arch: String,
     pub waiting: Option<bool>,
     pub create_time: f64,
     pub start_time: Option<f64>,
     pub completion_time: Option<f64>,
     /// Only for top-level tasks of methods whose request names a tag or target.
-    pub request: Option<String>,
+    pub request: Option<Lossy>,
 }
 
 impl TaskRow {
@@ -295,10 +297,12 @@ pub async fn fetch(
         engine.advance(conn, &mut state.attributor, settings, &nonterminal).await?;
     }
     state.attributor.attribute(conn, &nonterminal).await?;
-    let channel_names: Vec<(i32, String)> =
+    let channel_names: Vec<(i32, Lossy)> =
         sqlx::query_as(sql::statement("tasks", "channel_names")).fetch_all(&mut *conn).await?;
-    let host_names: Vec<(i32, String)> =
+    let channel_names = crate::lossy::named(channel_names);
+    let host_names: Vec<(i32, Lossy)> =
         sqlx::query_as(sql::statement("tasks", "host_names")).fetch_all(&mut *conn).await?;
+    let host_names = crate::lossy::named(host_names);
 
     let queue = nonterminal
         .iter()
