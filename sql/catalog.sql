@@ -5,6 +5,10 @@
 -- the current tag_packages rows); they run only in the exporter's background task, one
 -- REPEATABLE READ READ ONLY transaction per cycle, and only when the change probe
 -- (catalog_changes) says their input changed or the periodic full recount is due.
+--
+-- Names and other text that ends up in label values are selected as
+-- convert_to(x, 'SQL_ASCII'): a bytea of the stored bytes, neither converted nor checked,
+-- because a SQL_ASCII database may hold bytes that are not UTF-8 (src/lossy.rs decodes them).
 
 -- name: recount_statement_timeout
 -- Raises the statement timeout for the rest of the background transaction only (set_config
@@ -37,13 +41,13 @@ select
 -- name: live_tags
 -- Tags that exist: a tag is deleted by revoking its tag_config row, so only tags with a current
 -- row. One row per tag; tag_config is small (tags and their history).
-select t.id, t.name
+select t.id, convert_to(t.name, 'SQL_ASCII') as name
 from tag t
 join tag_config tc on tc.tag_id = t.id and tc.active
 
 -- name: packages
 -- Every package name with its id (thousands of rows, read in full).
-select id, name from package
+select id, convert_to(name, 'SQL_ASCII') as name from package
 
 -- name: inheritance_links
 -- Current parent links of every tag (small table: one row per link plus history).

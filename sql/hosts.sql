@@ -4,6 +4,10 @@
 -- history of those) or the OPEN tasks through the task_by_state index, so a scrape costs the
 -- same on a Koji with 10^3 or 10^8 tasks. All run in one read-only REPEATABLE READ transaction,
 -- so the numbers of one scrape agree with each other.
+--
+-- Names and other text that ends up in label values are selected as
+-- convert_to(x, 'SQL_ASCII'): a bytea of the stored bytes, neither converted nor checked,
+-- because a SQL_ASCII database may hold bytes that are not UTF-8 (src/lossy.rs decodes them).
 
 -- name: hosts
 -- Each host with its current configuration. host_config is versioned: the current row is the
@@ -11,12 +15,12 @@
 -- data; the left join keeps it visible (as disabled, capacity unknown) instead of dropping it.
 select
     h.id,
-    h.name,
+    convert_to(h.name, 'SQL_ASCII') as name,
     h.ready,
     h.task_load,
     coalesce(hc.enabled, false) as enabled,
     hc.capacity,
-    hc.arches
+    convert_to(hc.arches, 'SQL_ASCII') as arches
 from host h
 left join host_config hc on hc.host_id = h.id and hc.active
 order by h.name
@@ -44,18 +48,18 @@ where h.id = any($1)
 
 -- name: host_channels
 -- Current channel memberships (host_channels is versioned: active rows only).
-select hc.host_id, c.name as channel
+select hc.host_id, convert_to(c.name, 'SQL_ASCII') as channel
 from host_channels hc
 join channels c on c.id = hc.channel_id
 where hc.active
 
 -- name: channels
 -- Every channel, including those without hosts (Koji 1.26+ has channels.enabled).
-select name, enabled from channels order by name
+select convert_to(name, 'SQL_ASCII') as name, enabled from channels order by name
 
 -- name: channels_before_1_26
 -- The same for schemas without channels.enabled.
-select name, null::boolean as enabled from channels order by name
+select convert_to(name, 'SQL_ASCII') as name, null::boolean as enabled from channels order by name
 
 -- name: host_open_tasks
 -- OPEN tasks held by each host, through the task_by_state index (the OPEN set is small).
@@ -72,6 +76,6 @@ group by host_id
 -- name: host_max_jobs
 -- Koji 1.34+: the job limit a builder reported (scheduler_host_data.data->'maxjobs'), as text;
 -- the exporter parses it and ignores values that are not a non-negative number.
-select host_id, data ->> 'maxjobs' as max_jobs
+select host_id, convert_to(data ->> 'maxjobs', 'SQL_ASCII') as max_jobs
 from scheduler_host_data
 where data ? 'maxjobs'

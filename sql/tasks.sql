@@ -9,25 +9,31 @@
 -- `koji-exporter report` reads too (it needs `weight` for the capacity report).
 -- $1 is the list of methods whose request names a tag or target: only for those top-level
 -- tasks is the (TOASTed) request column fetched.
+--
+-- Names and other text that ends up in label values are selected as
+-- convert_to(x, 'SQL_ASCII'): a bytea of the stored bytes, neither converted nor checked,
+-- because a SQL_ASCII database may hold bytes that are not UTF-8 (src/lossy.rs decodes them).
 
 -- name: nonterminal
 -- FREE (0), OPEN (1) and ASSIGNED (4) tasks, through the task_by_state index.
-select id, state, channel_id, host_id, parent, method, arch, waiting, weight,
+select id, state, channel_id, host_id, parent, waiting, weight,
+       convert_to(method, 'SQL_ASCII') as method, convert_to(arch, 'SQL_ASCII') as arch,
        extract(epoch from create_time)::float8 as create_time,
        extract(epoch from start_time)::float8 as start_time,
        extract(epoch from completion_time)::float8 as completion_time,
-       case when parent is null and method = any($1) then request end as request
+       convert_to(case when parent is null and method = any($1) then request end, 'SQL_ASCII') as request
 from task
 where state in (0, 1, 4)
 
 -- name: created_after
 -- Tasks with ids above the last one seen ($2), oldest first, at most $3 of them: a range
 -- scan of the primary key that reads only what is new.
-select id, state, channel_id, host_id, parent, method, arch, waiting, weight,
+select id, state, channel_id, host_id, parent, waiting, weight,
+       convert_to(method, 'SQL_ASCII') as method, convert_to(arch, 'SQL_ASCII') as arch,
        extract(epoch from create_time)::float8 as create_time,
        extract(epoch from start_time)::float8 as start_time,
        extract(epoch from completion_time)::float8 as completion_time,
-       case when parent is null and method = any($1) then request end as request
+       convert_to(case when parent is null and method = any($1) then request end, 'SQL_ASCII') as request
 from task
 where id > $2
 order by id
@@ -36,39 +42,41 @@ limit $3
 -- name: by_id
 -- Specific tasks ($2): those that were not terminal at the last scrape, ids not yet visible
 -- (transactions that commit out of id order), and parents of new subtasks. Primary key look-ups.
-select id, state, channel_id, host_id, parent, method, arch, waiting, weight,
+select id, state, channel_id, host_id, parent, waiting, weight,
+       convert_to(method, 'SQL_ASCII') as method, convert_to(arch, 'SQL_ASCII') as arch,
        extract(epoch from create_time)::float8 as create_time,
        extract(epoch from start_time)::float8 as start_time,
        extract(epoch from completion_time)::float8 as completion_time,
-       case when parent is null and method = any($1) then request end as request
+       convert_to(case when parent is null and method = any($1) then request end, 'SQL_ASCII') as request
 from task
 where id = any($2)
 
 -- name: history
 -- Every task, for the full aggregation at start-up and for reconciliation: one sequential
 -- pass in id order over the primary key, streamed. Never run inside a scrape.
-select id, state, channel_id, host_id, parent, method, arch, waiting, weight,
+select id, state, channel_id, host_id, parent, waiting, weight,
+       convert_to(method, 'SQL_ASCII') as method, convert_to(arch, 'SQL_ASCII') as arch,
        extract(epoch from create_time)::float8 as create_time,
        extract(epoch from start_time)::float8 as start_time,
        extract(epoch from completion_time)::float8 as completion_time,
-       case when parent is null and method = any($1) then request end as request
+       convert_to(case when parent is null and method = any($1) then request end, 'SQL_ASCII') as request
 from task
 order by id
 
 -- name: channel_names
-select id, name from channels
+select id, convert_to(name, 'SQL_ASCII') as name from channels
 
 -- name: host_names
-select id, name from host
+select id, convert_to(name, 'SQL_ASCII') as name from host
 
 -- name: tag_names
 -- Names of the tags a request named by id ($1), through the tag primary key.
-select id, name from tag where id = any($1)
+select id, convert_to(name, 'SQL_ASCII') as name from tag where id = any($1)
 
 -- name: target_destinations
 -- Each build target with the destination tag of its current configuration, or of its newest
 -- revoked one for a deleted target (build_target_config is versioned; both tables are small).
-select distinct on (bt.id) bt.name as target, t.name as dest_tag
+select distinct on (bt.id) convert_to(bt.name, 'SQL_ASCII') as target, convert_to(t.name, 'SQL_ASCII') as dest_tag
 from build_target bt
 join build_target_config c on c.build_target_id = bt.id
 join tag t on t.id = c.dest_tag

@@ -24,6 +24,10 @@ pub struct Cli {
     #[arg(long = "web.telemetry-path", global = true, value_name = "PATH")]
     pub telemetry_path: Option<String>,
 
+    /// exporter-toolkit web configuration file: TLS and basic authentication (YAML).
+    #[arg(long = "web.config.file", global = true, value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
+
     /// Log level: error, warn, info, debug or trace.
     #[arg(long = "log.level", global = true, value_name = "LEVEL")]
     pub log_level: Option<String>,
@@ -87,6 +91,7 @@ impl Cli {
             log_level: self.log_level.clone(),
             log_format: self.log_format.clone(),
             database_url: self.database_url.clone(),
+            web_config_file: self.web_config_file.clone(),
         }
     }
 }

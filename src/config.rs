@@ -82,6 +82,10 @@ pub struct WebConfig {
     pub scrape_timeout_seconds: f64,
     /// HTTP requests served at once; more get 503 (exporter-toolkit's --web.max-requests).
     pub max_requests: usize,
+    /// exporter-toolkit web configuration file (TLS, basic authentication); none: plain HTTP.
+    pub config_file: Option<PathBuf>,
+    /// Time a client has to send a request's headers (and to finish a TLS handshake).
+    pub header_read_timeout_seconds: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -191,6 +195,8 @@ impl Default for WebConfig {
             telemetry_path: "/metrics".into(),
             scrape_timeout_seconds: 8.0,
             max_requests: 40,
+            config_file: None,
+            header_read_timeout_seconds: 10.0,
         }
     }
 }
@@ -324,6 +330,8 @@ pub struct Overrides {
     pub log_format: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_config_file: Option<PathBuf>,
 }
 
 impl Overrides {
@@ -340,6 +348,9 @@ impl Overrides {
             if let Some(value) = value {
                 figment = figment.merge(Serialized::default(key, value));
             }
+        }
+        if let Some(file) = self.web_config_file {
+            figment = figment.merge(Serialized::default("web.config_file", file));
         }
         figment
     }
@@ -455,6 +466,16 @@ impl Config {
                 "web.max_requests",
                 format!("{} is outside 1..=10000", web.max_requests),
                 "allow a few requests per Prometheus server that scrapes the exporter (default 40)",
+            ));
+        }
+        positive("web.header_read_timeout_seconds", web.header_read_timeout_seconds)?;
+        if let Some(file) = &web.config_file
+            && !file.is_file()
+        {
+            return Err(ConfigError::key(
+                "web.config_file",
+                format!("{} does not exist or is not a file", file.display()),
+                "give the path of an exporter-toolkit web configuration file (README.md shows one)",
             ));
         }
         one_of("log.level", &self.log.level, &LOG_LEVELS)?;
@@ -717,7 +738,9 @@ mod tests {
     #[test]
     fn impossible_values_name_their_key() {
         type Spoil = fn(&mut Config);
-        let cases: [(&str, Spoil); 10] = [
+        let cases: [(&str, Spoil); 12] = [
+            ("web.header_read_timeout_seconds", |c| c.web.header_read_timeout_seconds = 0.0),
+            ("web.config_file", |c| c.web.config_file = Some("/nonexistent/web.yml".into())),
             ("database.max_connections", |c| c.database.max_connections = 0),
             ("web.listen_address", |c| c.web.listen_address = "nowhere".into()),
             ("web.telemetry_path", |c| c.web.telemetry_path = "/".into()),
@@ -744,7 +767,18 @@ mod tests {
         let loaded = figment::Figment::from(Toml::file_exact(&example)).extract::<Config>().unwrap();
         assert_eq!(loaded, Config::default(), "the uncommented values in config/example.toml are the defaults");
         let text = std::fs::read_to_string(&example).unwrap();
-        let optional = ["url", "host", "port", "user", "dbname", "password", "password_file", "sslmode", "sslrootcert"];
+        let optional = [
+            "config_file",
+            "url",
+            "host",
+            "port",
+            "user",
+            "dbname",
+            "password",
+            "password_file",
+            "sslmode",
+            "sslrootcert",
+        ];
         let keys = toml::to_string(&Config::default()).unwrap();
         let set_keys = keys.lines().filter_map(|line| line.split_once(" = ").map(|(key, _)| key));
         for key in set_keys.chain(optional).chain(["sslcert", "sslkey"]) {

@@ -1,6 +1,7 @@
 //! The HTTP surface: metrics, a landing page and the two health probes.
 //!
-//! [`app`] builds the router without binding a socket, so tests drive it with `oneshot`.
+//! [`app`] builds the router without binding a socket, so tests drive it with `oneshot`;
+//! [`serve`] puts it behind the web configuration's authentication and `crate::web`'s listener.
 //! The metrics handler always answers 200: a sick database shows as `koji_up 0` and failed
 //! families in the body, which Prometheus can alert on, instead of a failed scrape that looks
 //! the same as a dead exporter.
@@ -21,6 +22,7 @@ use tower::load_shed::LoadShedLayer;
 
 use crate::collect::Collector;
 use crate::exposition::{self, BuildInfo};
+use crate::web::{Limits, Security, guard};
 
 /// Scrape deadline margin kept free below Prometheus' own timeout, for encoding and the network.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
@@ -38,26 +40,48 @@ pub struct AppState {
     pub build: BuildInfo,
 }
 
+/// The routes with the request cap, without authentication (tests, and a file without users).
 pub fn app(state: AppState) -> Router {
-    let overload = ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(|_: BoxError| async {
-            (StatusCode::SERVICE_UNAVAILABLE, "too many concurrent requests; try again\n")
-        }))
-        .layer(LoadShedLayer::new())
-        .layer(GlobalConcurrencyLimitLayer::new(state.max_requests.max(1)));
+    with_request_cap(routes(state.clone()), state.max_requests)
+}
+
+/// The routes behind the web configuration's authentication, with the request cap outermost,
+/// so that password checks (bcrypt is slow on purpose) count against it too.
+pub fn secured_app(state: AppState, security: Arc<Security>) -> Router {
+    let guarded =
+        routes(state.clone()).layer(axum::middleware::from_fn_with_state(security, guard::require_credentials));
+    with_request_cap(guarded, state.max_requests)
+}
+
+fn routes(state: AppState) -> Router {
     Router::new()
         .route("/", get(landing_page))
         .route(&state.telemetry_path.clone(), get(metrics))
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
         .fallback(not_found)
-        .layer(overload)
         .with_state(state)
 }
 
+fn with_request_cap(router: Router, max_requests: usize) -> Router {
+    let overload = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|_: BoxError| async {
+            (StatusCode::SERVICE_UNAVAILABLE, "too many concurrent requests; try again\n")
+        }))
+        .layer(LoadShedLayer::new())
+        .layer(GlobalConcurrencyLimitLayer::new(max_requests.max(1)));
+    router.layer(overload)
+}
+
 /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
-pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    security: Arc<Security>,
+    limits: Limits,
+) -> std::io::Result<()> {
+    let router = secured_app(state, Arc::clone(&security));
+    crate::web::serve(listener, router, security, limits, shutdown_signal()).await
 }
 
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {

@@ -3,8 +3,9 @@
 //!
 //! Reading order: `config` (what the user can set) → `db` (how the exporter connects, and why
 //! it cannot write) → `schema` (which Koji it is talking to) → `collect` (one scrape's data,
-//! from the SQL in `sql/`) → `exposition` (data to Prometheus text, pure) → `http` (serving).
-//! `report` reads the same tables over a time window for `koji-exporter report`.
+//! from the SQL in `sql/`) → `exposition` (data to Prometheus text, pure) → `http` (routes)
+//! → `web` (TLS, authentication, the listener). `report` reads the same tables over a time
+//! window for `koji-exporter report`.
 //! ARCHITECTURE.md has the map and the invariants.
 
 pub mod cli;
@@ -14,7 +15,9 @@ pub mod custom;
 pub mod db;
 pub mod exposition;
 pub mod http;
+pub mod lossy;
 pub mod report;
 pub mod schema;
 pub mod sql;
 pub mod telemetry;
+pub mod web;

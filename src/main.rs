@@ -19,6 +19,7 @@ use koji_exporter::exposition::BuildInfo;
 use koji_exporter::http::{self, AppState};
 use koji_exporter::report;
 use koji_exporter::telemetry;
+use koji_exporter::web::{self, Limits, Security};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -26,9 +27,15 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(error) => return fail(2, &error),
     };
+    // The web configuration file and the TLS files it names are read now, so that a mistake
+    // stops the exporter at start (exit 2) rather than at the first connection.
+    let security = match Security::load(config.web.config_file.as_deref()) {
+        Ok(security) => security,
+        Err(error) => return fail(2, &error),
+    };
     match cli.command.unwrap_or(Command::Serve) {
         Command::CheckConfig => check_config(&config),
-        Command::Serve => serve(config),
+        Command::Serve => serve(config, security),
         Command::Report(args) => report(config, &args),
     }
 }
@@ -110,10 +117,16 @@ fn check_config(config: &Config) -> ExitCode {
         }
     }
     print!("{}", config::render_effective(config));
+    if let Some(file) = &config.web.config_file {
+        match web::file::read(file) {
+            Ok(parsed) => print!("{}", parsed.describe(file)),
+            Err(error) => return fail(2, &error),
+        }
+    }
     ExitCode::SUCCESS
 }
 
-fn serve(config: Config) -> ExitCode {
+fn serve(config: Config, security: Security) -> ExitCode {
     telemetry::init(&config.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(runtime) => runtime,
@@ -138,7 +151,14 @@ fn serve(config: Config) -> ExitCode {
                 return fail(1, &format!("cannot listen on {address}: {error}; choose another --web.listen-address"));
             }
         };
-        tracing::info!(address = %address, path = %config.web.telemetry_path, "serving metrics");
+        let active = security.current();
+        tracing::info!(
+            address = %address,
+            path = %config.web.telemetry_path,
+            tls = active.tls.is_some(),
+            basic_auth = active.users.is_some(),
+            "serving metrics"
+        );
         let state = AppState {
             collector: Arc::new(Collector::new(database, settings)),
             telemetry_path: config.web.telemetry_path.clone(),
@@ -146,7 +166,8 @@ fn serve(config: Config) -> ExitCode {
             scrape_timeout: db::seconds(config.web.scrape_timeout_seconds),
             build: BuildInfo::current(),
         };
-        match http::serve(listener, state).await {
+        let limits = Limits { header_read_timeout: db::seconds(config.web.header_read_timeout_seconds) };
+        match http::serve(listener, state, Arc::new(security), limits).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => fail(1, &format!("HTTP server stopped: {error}")),
         }

@@ -30,6 +30,7 @@ use tokio::time::timeout;
 use self::inheritance::{Entry, Inheritance, Link, PackageLists};
 use crate::config::{CatalogConfig, whole_name_regex};
 use crate::db::Database;
+use crate::lossy::Lossy;
 use crate::schema::SchemaFeatures;
 use crate::sql;
 
@@ -357,9 +358,11 @@ impl Recount {
 }
 
 async fn read_lists(conn: &mut PgConnection) -> Result<Lists, sqlx::Error> {
-    let tags: Vec<(i32, String)> = sqlx::query_as(sql::statement("catalog", "live_tags")).fetch_all(&mut *conn).await?;
-    let packages: Vec<(i32, String)> =
+    let tags: Vec<(i32, Lossy)> = sqlx::query_as(sql::statement("catalog", "live_tags")).fetch_all(&mut *conn).await?;
+    let tags = crate::lossy::named(tags);
+    let packages: Vec<(i32, Lossy)> =
         sqlx::query_as(sql::statement("catalog", "packages")).fetch_all(&mut *conn).await?;
+    let packages = crate::lossy::named(packages);
     let links: Vec<LinkRow> =
         sqlx::query_as(sql::statement("catalog", "inheritance_links")).fetch_all(&mut *conn).await?;
     let rows: Vec<(i32, i32, bool)> =

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::PgConnection;
 
+use crate::lossy::Lossy;
 use crate::schema::SchemaFeatures;
 use crate::sql;
 
@@ -70,12 +71,14 @@ pub struct HostsSnapshot {
 #[derive(sqlx::FromRow)]
 struct HostRow {
     id: i32,
+    #[sqlx(try_from = "Lossy")]
     name: String,
     ready: bool,
-    task_load: f64,
+    /// NOT NULL in Koji's schema; a NULL (edited schema) reads as Koji's default, 0.
+    task_load: Option<f64>,
     enabled: bool,
     capacity: Option<f64>,
-    arches: Option<String>,
+    arches: Option<Lossy>,
 }
 
 /// Reads the family. Call inside a read-only transaction so all statements see one snapshot.
@@ -98,14 +101,15 @@ pub async fn fetch(conn: &mut PgConnection, features: &SchemaFeatures) -> Result
         last_update.extend(times);
     }
 
-    let memberships: Vec<(i32, String)> =
+    let memberships: Vec<(i32, Lossy)> =
         sqlx::query_as(sql::statement("hosts", "host_channels")).fetch_all(&mut *conn).await?;
     let channel_statement = if features.has_channel_enabled { "channels" } else { "channels_before_1_26" };
-    let channels: Vec<(String, Option<bool>)> =
+    let channels: Vec<(Lossy, Option<bool>)> =
         sqlx::query_as(sql::statement("hosts", channel_statement)).fetch_all(&mut *conn).await?;
+    let channels: Vec<(String, Option<bool>)> = channels.into_iter().map(|(name, on)| (name.0, on)).collect();
     let open: Vec<(i32, i64, i64)> =
         sqlx::query_as(sql::statement("hosts", "host_open_tasks")).fetch_all(&mut *conn).await?;
-    let max_jobs: Vec<(i32, Option<String>)> = if features.has_scheduler {
+    let max_jobs: Vec<(i32, Option<Lossy>)> = if features.has_scheduler {
         sqlx::query_as(sql::statement("hosts", "host_max_jobs")).fetch_all(&mut *conn).await?
     } else {
         Vec::new()
@@ -113,7 +117,7 @@ pub async fn fetch(conn: &mut PgConnection, features: &SchemaFeatures) -> Result
 
     let mut channels_of: HashMap<i32, Vec<String>> = HashMap::new();
     for (host_id, channel) in memberships {
-        channels_of.entry(host_id).or_default().push(channel);
+        channels_of.entry(host_id).or_default().push(channel.0);
     }
     let open: HashMap<i32, (i64, i64)> = open.into_iter().map(|(id, all, running)| (id, (all, running))).collect();
     let max_jobs: HashMap<i32, u64> =
@@ -130,7 +134,7 @@ pub async fn fetch(conn: &mut PgConnection, features: &SchemaFeatures) -> Result
                 enabled: row.enabled,
                 ready: row.ready,
                 capacity: row.capacity,
-                task_load: row.task_load,
+                task_load: row.task_load.unwrap_or(0.0),
                 arches: row.arches.as_deref().unwrap_or("").split_whitespace().map(str::to_owned).collect(),
                 channels,
                 last_update: last_update.get(&row.id).copied(),

@@ -11,7 +11,7 @@ mod hosts;
 mod self_metrics;
 mod tasks;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use prometheus_client::collector::Collector;
@@ -199,8 +199,16 @@ impl Collector for Families {
                 Kind::Histogram => MetricType::Histogram,
             };
             let mut metric_encoder = encoder.encode_descriptor(family.name, family.help, None, metric_type)?;
+            // Two series with one label set make the exposition invalid. The collectors never
+            // produce them from sound data, but two names that differ only in bytes that are
+            // not UTF-8 decode to the same text (src/lossy.rs); the first series is kept.
+            let mut seen: HashSet<&[(&'static str, String)]> = HashSet::new();
             for sample in &family.samples {
                 let labels = sample.labels.as_slice();
+                if !seen.insert(labels) {
+                    tracing::warn!(metric = family.name, "two series with the same labels; the second is dropped");
+                    continue;
+                }
                 let sample_encoder = metric_encoder.encode_family(&labels)?;
                 match family.kind {
                     Kind::Counter => ConstCounter::new(sample.value).encode(sample_encoder)?,
@@ -209,6 +217,10 @@ impl Collector for Families {
             }
             for histogram in &family.histograms {
                 let labels = histogram.labels.as_slice();
+                if !seen.insert(labels) {
+                    tracing::warn!(metric = family.name, "two series with the same labels; the second is dropped");
+                    continue;
+                }
                 let buckets: Vec<(f64, u64)> = histogram
                     .bounds
                     .iter()
@@ -267,6 +279,15 @@ mod tests {
         assert_eq!(negotiate(Some("text/plain;q=0.9, application/openmetrics-text;q=0.5")), Format::Text);
         assert_eq!(negotiate(Some("application/openmetrics-text;q=0")), Format::Text);
         assert_eq!(negotiate(Some(";;;,,garbage;q=abc")), Format::Text);
+    }
+
+    #[test]
+    fn a_repeated_label_set_is_encoded_once() {
+        let mut gauge = MetricFamily::gauge("koji_test_value", "A test");
+        gauge.with([("host", "b\u{fffd}")], 1.0).with([("host", "b\u{fffd}")], 2.0).with([("host", "c")], 3.0);
+        let text = encode(vec![gauge], Format::Text);
+        assert_eq!(text.matches("koji_test_value{").count(), 2, "{text}");
+        assert!(text.contains("host=\"b\u{fffd}\"} 1"), "{text}");
     }
 
     #[test]

@@ -232,7 +232,7 @@ pub(crate) mod tests {
             channel_id: 1,
             host_id: Some(1),
             parent,
-            method: Some("buildArch".into()),
+            method: Some(crate::lossy::Lossy("buildArch".into())),
             arch: "x86_64".into(),
             waiting: None,
             weight,

@@ -78,7 +78,7 @@ fn key(by: By, history: &TaskHistory, row: &TaskRow) -> Vec<String> {
     let channel = history.channel(row.channel_id);
     match by {
         By::Channel => vec![channel],
-        By::Method => vec![channel, row.method.clone().unwrap_or_default()],
+        By::Method => vec![channel, row.method.clone().map(String::from).unwrap_or_default()],
         By::Arch => vec![channel, row.arch.clone()],
         By::Host => vec![history.host(row.host_id)],
     }
@@ -107,7 +107,7 @@ pub fn compute(by: By, history: &TaskHistory, window: &Window, top: usize) -> Qu
         if let Some((started, value)) = wait {
             long.push(LongWait {
                 task_id: row.id,
-                method: row.method.clone().unwrap_or_default(),
+                method: row.method.clone().map(String::from).unwrap_or_default(),
                 channel: history.channel(row.channel_id),
                 arch: row.arch.clone(),
                 created: row.create_time,

@@ -168,3 +168,41 @@ async fn serves_metrics_and_stops_cleanly_on_sigterm() {
     assert!(logs.lines().all(|line| line.starts_with('{')), "JSON logs expected:\n{logs}");
     assert!(logs.contains("detected Koji schema"), "{logs}");
 }
+
+#[test]
+fn a_bad_web_config_file_exits_2_naming_the_key() {
+    let unknown = write_temp("web-unknown.yml", "tls_server_config:\n  cert_fle: a.crt\n  key_file: a.key\n");
+    let missing_cert =
+        write_temp("web-missing.yml", "tls_server_config:\n  cert_file: nowhere.crt\n  key_file: nowhere.key\n");
+    let bad_hash = write_temp("web-hash.yml", "basic_auth_users:\n  prometheus: hunter2\n");
+    let cases = [(&unknown, "cert_fle"), (&missing_cert, "cert_file"), (&bad_hash, "basic_auth_users.prometheus")];
+    for (file, key) in cases {
+        for command in [&["check-config"][..], &["serve", "--web.listen-address", "127.0.0.1:1"]] {
+            let mut args = vec!["--web.config.file", file.to_str().unwrap(), "--database.url", "postgres://db/koji"];
+            args.extend_from_slice(command);
+            let output = run(&args, &[]);
+            let message = stderr(&output);
+            assert_eq!(output.status.code(), Some(2), "{args:?}: {message}");
+            assert_eq!(message.trim_end().lines().count(), 1, "{message}");
+            assert!(message.contains(key), "{args:?} should name {key}: {message}");
+            assert!(!message.contains("hunter2"), "{message}");
+        }
+    }
+    let output = run(&["--web.config.file", "/nonexistent/web.yml", "check-config"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("web.config_file"), "{}", stderr(&output));
+}
+
+#[test]
+fn check_config_names_the_web_config_file_and_masks_its_hashes() {
+    let hash = "$2y$10$/MqJgiQrGTFj6VJAYaRpf.m3PEitvXN.yh6xDzDiqLc2MRnu14NjW";
+    let web = write_temp("web-ok.yml", &format!("basic_auth_users:\n  prometheus: '{hash}'\n"));
+    let output =
+        run(&["--web.config.file", web.to_str().unwrap(), "--database.url", "postgres://db/koji", "check-config"], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout.contains(&format!("config_file = \"{}\"", web.display())), "{stdout}");
+    assert!(stdout.contains("basic_auth_users: prometheus = ********"), "{stdout}");
+    assert!(!stdout.contains("$2y$"), "{stdout}");
+    assert!(stdout.contains("tls: off"), "{stdout}");
+}

@@ -113,11 +113,22 @@ pub struct TestDb {
 impl TestDb {
     /// An empty database with the Koji schema of `level`.
     pub async fn new(level: Level) -> TestDb {
+        TestDb::create(level, None).await
+    }
+
+    /// The same with a server encoding other than the default, such as SQL_ASCII (which stores
+    /// any bytes, valid UTF-8 or not).
+    pub async fn with_encoding(level: Level, encoding: &str) -> TestDb {
+        TestDb::create(level, Some(encoding)).await
+    }
+
+    async fn create(level: Level, encoding: Option<&str>) -> TestDb {
         let admin_url = admin_url().await;
         let name = format!("koji_it_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
         let admin = PgPoolOptions::new().max_connections(1).connect(&admin_url).await.expect("connect as admin");
         sweep_stale_databases(&admin).await;
-        admin.execute(AssertSqlSafe(format!("create database {name}"))).await.expect("create test database");
+        let options = encoding.map(|e| format!(" encoding '{e}' template template0")).unwrap_or_default();
+        admin.execute(AssertSqlSafe(format!("create database {name}{options}"))).await.expect("create test database");
         admin.close().await;
         let url = with_database(&admin_url, &name);
         let writer = PgPoolOptions::new().max_connections(2).connect(&url).await.expect("connect to test database");

@@ -12,6 +12,7 @@ use sqlx::PgConnection;
 
 use super::TaskRow;
 use super::request::{self, Reference};
+use crate::lossy::Lossy;
 use crate::sql;
 
 /// Recent tasks whose tags are remembered; older ones are looked up again when needed.
@@ -120,14 +121,14 @@ impl Attributor {
         }
         if !tag_ids.is_empty() {
             let ids: Vec<i32> = tag_ids.into_iter().collect();
-            let names: Vec<(i32, String)> =
+            let names: Vec<(i32, Lossy)> =
                 sqlx::query_as(sql::statement("tasks", "tag_names")).bind(&ids).fetch_all(&mut *conn).await?;
-            self.tag_names.extend(names);
+            self.tag_names.extend(crate::lossy::named(names));
         }
         if !unknown_targets.is_empty() {
-            let targets: Vec<(String, String)> =
+            let targets: Vec<(Lossy, Lossy)> =
                 sqlx::query_as(sql::statement("tasks", "target_destinations")).fetch_all(&mut *conn).await?;
-            self.target_tags.extend(targets);
+            self.target_tags.extend(targets.into_iter().map(|(target, tag)| (target.0, tag.0)));
             // A target that no longer exists at all names no tag; remember that too.
             for target in unknown_targets {
                 self.target_tags.entry(target).or_default();

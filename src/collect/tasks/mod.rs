@@ -28,6 +28,7 @@ use sqlx::PgConnection;
 
 use self::aggregate::{Aggregates, Finished, TaskKey};
 use self::attribution::Attributor;
+use crate::lossy::Lossy;
 use crate::sql;
 
 /// Rows read per statement when walking new tasks or the history.
@@ -45,7 +46,8 @@ pub struct TaskRow {
     pub channel_id: i32,
     pub host_id: Option<i32>,
     pub parent: Option<i32>,
-    pub method: Option<String>,
+    pub method: Option<Lossy>,
+    #[sqlx(try_from = "Lossy")]
     pub arch: String,
     pub waiting: Option<bool>,
     /// Load units the task takes on its host (kojid sums them into `host.task_load`).
@@ -54,7 +56,7 @@ pub struct TaskRow {
     pub start_time: Option<f64>,
     pub completion_time: Option<f64>,
     /// Only for top-level tasks of methods whose request names a tag or target.
-    pub request: Option<String>,
+    pub request: Option<Lossy>,
 }
 
 impl TaskRow {
@@ -261,11 +263,14 @@ pub async fn nonterminal(conn: &mut PgConnection) -> Result<Vec<TaskRow>, sqlx::
 
 /// Channel and host names by id (both tables are small).
 pub async fn names(conn: &mut PgConnection) -> Result<(BTreeMap<i32, String>, BTreeMap<i32, String>), sqlx::Error> {
-    let channel_names: Vec<(i32, String)> =
+    let channel_names: Vec<(i32, Lossy)> =
         sqlx::query_as(sql::statement("tasks", "channel_names")).fetch_all(&mut *conn).await?;
-    let host_names: Vec<(i32, String)> =
+    let host_names: Vec<(i32, Lossy)> =
         sqlx::query_as(sql::statement("tasks", "host_names")).fetch_all(&mut *conn).await?;
-    Ok((channel_names.into_iter().collect(), host_names.into_iter().collect()))
+    Ok((
+        crate::lossy::named(channel_names).into_iter().collect(),
+        crate::lossy::named(host_names).into_iter().collect(),
+    ))
 }
 
 /// A non-terminal task, as the queue gauges need it.
