@@ -98,3 +98,56 @@ async fn task_totals_catch_up_with_what_changed_during_an_outage() {
     assert_eq!(metrics.value("koji_exporter_task_history_ready"), 1.0);
     crate::tasks::assert_fixture_values(&crate::support::scrape(&state).await);
 }
+
+#[tokio::test]
+async fn a_connection_cut_mid_query_or_killed_by_a_restart_fails_one_scrape_at_most() {
+    let db = TestDb::with_fixture(Level::V1_35, "hosts_edge_cases").await;
+    let proxy = Proxy::start(crate::support::host_port(&admin_url().await)).await;
+    let mut config = config_for(&proxy.url(&admin_url().await, &db.name));
+    config.database.lock_timeout_seconds = 30.0;
+    config.web.scrape_timeout_seconds = 6.0;
+    config.database.statement_timeout_seconds = 5.0;
+    let state = state_for(&config);
+    crate::tasks::scrape_when_ready(&state).await;
+
+    // The hosts family waits on a lock; the network goes away while its query runs.
+    let mut locker = {
+        use sqlx::{Connection, Executor};
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        conn.execute("begin; lock table host_channels in access exclusive mode").await.unwrap();
+        conn
+    };
+    let scrape = {
+        let state = state.clone();
+        tokio::spawn(async move { timed_scrape(&state).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    proxy.set(ProxyMode::Down);
+    let (cut, took) = scrape.await.unwrap();
+    assert_eq!(cut.value("koji_exporter_collector_success{collector=\"hosts\"}"), 0.0);
+    assert!(took < Duration::from_secs(7), "took {took:?}");
+    {
+        use sqlx::Executor;
+        locker.execute("rollback").await.unwrap();
+    }
+    proxy.set(ProxyMode::Forward);
+
+    // A server restart ends every session; the pool's connections are dead when it comes back.
+    sqlx::query("select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and application_name = 'koji-exporter'")
+        .execute(&db.writer)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let (metrics, _) = timed_scrape(&state).await;
+        let ok = metrics.value("koji_up") == 1.0
+            && metrics.value("koji_exporter_collector_success{collector=\"hosts\"}") == 1.0
+            && metrics.value("koji_exporter_collector_success{collector=\"tasks\"}") == 1.0;
+        if ok {
+            assert_eq!(metrics.value("koji_host_enabled{host=\"builder-a\"}"), 1.0);
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no recovery:\n{}", metrics.text);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
