@@ -581,11 +581,11 @@ fn one_line(text: &str) -> String {
 
 impl DatabaseConfig {
     fn validate(&self, scrape_timeout: f64) -> Result<(), ConfigError> {
-        if !(1..=16).contains(&self.max_connections) {
+        if !(2..=16).contains(&self.max_connections) {
             return Err(ConfigError::key(
                 "database.max_connections",
-                format!("{} is outside 1..=16", self.max_connections),
-                "keep the pool tiny (the default 2 suits a replica)",
+                format!("{} is outside 2..=16", self.max_connections),
+                "keep the pool tiny: one connection serves scrapes, one background passes (the default 2 suits a replica)",
             ));
         }
         positive("database.connect_timeout_seconds", self.connect_timeout_seconds)?;

@@ -11,8 +11,9 @@ use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
-use sqlx::{ConnectOptions, PgPool};
+use sqlx::{ConnectOptions, PgPool, Postgres};
 
 use crate::config::DatabaseConfig;
 use crate::schema::SchemaFeatures;
@@ -22,6 +23,9 @@ use crate::schema::SchemaFeatures;
 pub struct Database {
     pub pool: PgPool,
     features: Arc<RwLock<Option<SchemaFeatures>>>,
+    /// One permit: background passes (the task history, the catalog recount) take turns on a
+    /// single pool connection, so the others always remain for scrapes.
+    background: Arc<tokio::sync::Semaphore>,
 }
 
 impl Database {
@@ -49,7 +53,17 @@ impl Database {
                 })
             })
             .connect_lazy_with(options);
-        Ok(Self { pool, features })
+        Ok(Self { pool, features, background: Arc::new(tokio::sync::Semaphore::new(1)) })
+    }
+
+    /// A pool connection for long background work, once no other background pass holds one.
+    /// Keep the permit as long as the connection.
+    pub async fn background_connection(
+        &self,
+    ) -> Result<(tokio::sync::OwnedSemaphorePermit, PoolConnection<Postgres>), sqlx::Error> {
+        let permit = Arc::clone(&self.background).acquire_owned().await.map_err(|_| sqlx::Error::PoolClosed)?;
+        let conn = self.pool.acquire().await?;
+        Ok((permit, conn))
     }
 
     /// Schema features found by the most recent new connection, if any connection succeeded yet.

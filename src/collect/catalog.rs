@@ -312,9 +312,9 @@ type RepoRow = (i32, bool, Option<i32>, i64, Option<f64>);
 
 impl Recount {
     async fn cycle(&mut self, db: &Database, settings: &Settings) -> Result<CachedCatalog, sqlx::Error> {
-        // A connection of its own: taken from the pool (so it has the read-only session settings
-        // and the schema probe) and detached, so that scrapes can open a replacement.
-        let mut conn = db.pool.acquire().await?.detach();
+        // The pool's background connection: background passes take turns on one connection,
+        // so the rest of the pool stays free for scrapes and the pool never grows past its size.
+        let (_permit, mut conn) = db.background_connection().await?;
         let mut tx = conn.begin_with(super::BEGIN).await?;
         let millis = settings.recount_timeout.as_millis().to_string();
         sqlx::query(sql::statement("catalog", "recount_statement_timeout")).bind(millis).execute(&mut *tx).await?;

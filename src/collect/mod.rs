@@ -366,15 +366,15 @@ impl Collector {
     }
 
     /// Starts a full pass over the task history in the background, unless one runs or one
-    /// failed moments ago. It takes one connection of the pool for its duration; scrapes keep
-    /// the other. The result replaces the engine; the next scrape catches up from its snapshot.
+    /// failed moments ago. It takes the pool's background connection (shared in turns with the
+    /// catalog recount) for its duration; scrapes keep the others. The result replaces the engine; the next scrape catches up from its snapshot.
     fn start_history_pass(&self) {
         let retry_at = self.history_retry_at.lock().map(|at| *at).unwrap_or(None);
         if retry_at.is_some_and(|at| Instant::now() < at) || self.history_running.swap(true, Ordering::AcqRel) {
             return;
         }
         let retry = Arc::clone(&self.history_retry_at);
-        let pool = self.db.pool.clone();
+        let db = self.db.clone();
         let state = Arc::clone(&self.task_state);
         let running = Arc::clone(&self.history_running);
         let settings = self.task_settings.clone();
@@ -382,7 +382,7 @@ impl Collector {
             let started = Instant::now();
             tracing::info!("task history pass started");
             let result = async {
-                let mut conn = pool.acquire().await?;
+                let (_permit, mut conn) = db.background_connection().await?;
                 let mut tx = conn.begin_with(BEGIN).await?;
                 let mut attributor = tasks::attribution::Attributor::default();
                 let engine = tasks::Engine::from_history(&mut tx, &mut attributor, &settings).await?;
