@@ -1,17 +1,21 @@
 """Side-by-side benchmark of koji-exporter, plain GROUP BY queries and query-exporter.
 
-Run through bench/run.sh, which prepares the database, the binaries and a virtualenv with
-query-exporter and psycopg2. Measures, on one database in one run:
+Run through bench/run.sh, which prepares the databases, the binaries and a virtualenv with
+query-exporter and psycopg2. For each scale given (one database per scale), in one run:
 
 * per family, the statements koji-exporter sends during a scrape (sql/<family>.sql) and the naive
   queries standing in for it (bench/naive-queries.sql): EXPLAIN (ANALYZE, BUFFERS) time, shared
-  buffers touched and rows read by scans;
+  buffers touched and rows read by scans; the statements that run only outside scrapes (the task
+  history pass, the catalog's background recount) are measured the same way but kept apart;
+* the one-time and background work: how long after start the task history pass makes
+  `koji_exporter_task_history_ready` 1, how long the catalog's background recount cycles take
+  (`koji_exporter_catalog_recount_duration_seconds`), and how slow scrapes get meanwhile;
 * per family, koji-exporter's own collector time on the first (cold) scrape and in steady state
   while `koji-sim live` changes the database;
 * end to end, /metrics latency of both exporters alone and under concurrent scrapes, and each
   exporter process's CPU time and peak memory.
 
-It prints a markdown report and appends it to BENCHMARKS.md.
+It prints one markdown section covering every scale side by side and appends it to BENCHMARKS.md.
 """
 
 import concurrent.futures
@@ -28,8 +32,9 @@ import urllib.request
 
 import psycopg2
 
-# A family is one line: its name (sql/<name>.sql, naive queries "<name>.*") and the parameters of
-# its parameterised statements. Statements not listed under "skip" are part of every scrape.
+# A family is one entry: its name (sql/<name>.sql, naive queries "<name>.*") and the parameters of
+# its parameterised statements. Statements not listed under "skip" are part of every scrape; those
+# under "background" (a subset of "skip") run outside scrapes and are measured apart.
 FAMILIES = [
     # host_session_activity and channels_before_1_26 are fallbacks for schemas older than the
     # 1.35 one koji-sim creates; the exporter does not send them there.
@@ -37,6 +42,7 @@ FAMILIES = [
         "name": "hosts",
         "params": {"host_session_activity": ["array(select id from host)"]},
         "skip": ["host_session_activity", "channels_before_1_26"],
+        "background": [],
     },
     {
         "name": "tasks",
@@ -46,8 +52,23 @@ FAMILIES = [
             "by_id": ["array['build','newRepo']", "array(select id from task where state in (0, 1, 4) limit 500)"],
             "tag_names": ["array(select id from tag order by id limit 50)"],
         },
-        # read once at start-up (and on reconciliation), never inside a scrape
+        # read once at start-up (and on reconciliation), never inside a scrape; the pass itself is
+        # timed instead (start until koji_exporter_task_history_ready is 1), since it reads the
+        # history in primary-key batches through created_after rather than with this statement
         "skip": ["history"],
+        "background": [],
+    },
+    {
+        "name": "catalog",
+        "params": {"recount_statement_timeout": ["'300000'"]},
+        # These run outside scrapes, in the background recount (one transaction per cycle, every
+        # catalog.refresh_interval_seconds, each part only when the change probe says its input
+        # moved or the full recount is due). They are measured separately as "background".
+        "skip": ["recount_statement_timeout", "catalog_changes", "live_tags", "packages", "inheritance_links",
+                 "package_listings", "tagged_builds", "builds_by_package_and_state", "repos"],
+        # all of a full recount cycle, measured apart from the scrape statements
+        "background": ["catalog_changes", "live_tags", "packages", "inheritance_links", "package_listings",
+                       "tagged_builds", "builds_by_package_and_state", "repos"],
     },
 ]
 
@@ -97,7 +118,8 @@ def explain(cur, sql, params):
 
 
 def sql_costs(dsn):
-    """Per family: summed (ms, buffers, rows) of koji-exporter's scrape statements and naive ones."""
+    """Per family: summed (ms, buffers, rows) of koji-exporter's scrape statements, of the naive
+    ones, and of koji-exporter's statements that run only outside scrapes ("background")."""
     conn = psycopg2.connect(dsn)
     conn.autocommit = True
     cur = conn.cursor()
@@ -105,26 +127,30 @@ def sql_costs(dsn):
     costs = {}
     for family in FAMILIES:
         name = family["name"]
-        ours, detail = [0.0, 0, 0], []
+        ours, background, detail = [0.0, 0, 0], [0.0, 0, 0], []
         for stmt, sql in statements(os.path.join(ROOT, "sql", name + ".sql")):
-            if stmt in family["skip"]:
+            skipped = stmt in family["skip"]
+            if skipped and stmt not in family["background"]:
                 continue
             try:
                 ms, buffers, rows = explain(cur, sql, family["params"].get(stmt))
             except psycopg2.Error as error:
                 # statements for other schema levels (e.g. channels_before_1_26) do not apply
-                detail.append((stmt, None, str(error).splitlines()[0]))
+                detail.append((stmt, None, str(error).splitlines()[0], skipped))
                 cur.execute("deallocate all")
                 continue
-            ours = [ours[0] + ms, ours[1] + buffers, ours[2] + rows]
-            detail.append((stmt, (ms, buffers, rows), ""))
+            total = background if skipped else ours
+            total[0] += ms
+            total[1] += buffers
+            total[2] += rows
+            detail.append((stmt, (ms, buffers, rows), "", skipped))
         theirs = [0.0, 0, 0]
         for stmt, sql in naive:
             if stmt.split(".")[0] == name:
                 ms, buffers, rows = explain(cur, sql, None)
                 theirs = [theirs[0] + ms, theirs[1] + buffers, theirs[2] + rows]
-                detail.append(("naive " + stmt, (ms, buffers, rows), ""))
-        costs[name] = {"ours": ours, "naive": theirs, "detail": detail}
+                detail.append(("naive " + stmt, (ms, buffers, rows), "", False))
+        costs[name] = {"ours": ours, "naive": theirs, "background": background, "detail": detail}
     conn.close()
     return costs
 
@@ -199,59 +225,148 @@ def pct(values, q):
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-def main():
-    scale, dsn, exporter, sim, qe, workdir = sys.argv[1:7]
-    steady_scrapes = int(os.environ.get("BENCH_STEADY_SCRAPES", "10"))
-    clients = int(os.environ.get("BENCH_CLIENTS", "4"))
-    per_client = int(os.environ.get("BENCH_PER_CLIENT", "3"))
-    live_rate = os.environ.get("BENCH_LIVE_RATE", "5")
+def sample(body, name, labels=""):
+    """The value of one sample (not a HELP or TYPE line) in an exposition, or None."""
+    m = re.search(r"^" + re.escape(name + labels) + r" (\S+)$", body, flags=re.M)
+    return float(m.group(1)) if m else None
 
-    print("statement costs (EXPLAIN ANALYZE) ...", file=sys.stderr)
-    costs = sql_costs(dsn)
+
+def catalog_reads(body):
+    """koji_exporter_catalog_reads_total by part, as a tuple in a fixed order."""
+    return tuple(sample(body, "koji_exporter_catalog_reads_total", f'{{part="{part}"}}') or 0
+                 for part in ("package_lists", "tagged_builds", "builds", "repos"))
+
+
+def history_log(path):
+    """What the exporter logged about its task history passes: (started, finished seconds list,
+    failures)."""
+    text = open(path, errors="replace").read()
+    started = len(re.findall(r"task history pass started", text))
+    finished = [float(m) for m in re.findall(r"task history pass finished.*?seconds[=\":]+\s*([0-9.eE+-]+)", text)]
+    failed = len(re.findall(r"task history pass failed", text))
+    return started, finished, failed
+
+
+def table_sizes(dsn):
+    conn = psycopg2.connect(dsn)
+    cur = conn.cursor()
+    cur.execute("select relname, reltuples::int8 from pg_class where relkind = 'r' and relname = any(%s)",
+                (["task", "build", "tag_listing", "tag_packages", "tag", "package", "repo"],))
+    sizes = dict(cur.fetchall())
+    conn.close()
+    return sizes
+
+
+def run_scale(scale, dsn, exporter, sim, qe, workdir, opts):
+    """Every measurement on one database; returns a dict for render()."""
+    work = os.path.join(workdir, scale)
+    os.makedirs(work, exist_ok=True)
+    r = {"scale": scale, "sizes": table_sizes(dsn)}
+    print(f"[{scale}] statement costs (EXPLAIN ANALYZE) ...", file=sys.stderr)
+    r["costs"] = sql_costs(dsn)
 
     ours_port, qe_port = free_port(), free_port()
+    log = os.path.join(work, "koji-exporter.log")
+    launched = time.monotonic()
     ours = start([exporter, "serve", "--web.listen-address", f"127.0.0.1:{ours_port}", "--database.url", dsn],
-                 log=os.path.join(workdir, "koji-exporter.log"))
+                 log=log)
     wait_for(ours_port)
-    print("cold scrape of koji-exporter ...", file=sys.stderr)
-    cold_seconds, body = scrape(ours_port)
-    cold_family = family_seconds(body)
-    # the task family builds its history once after start-up; steady state begins when it is ready
-    deadline = time.monotonic() + 1800
-    while time.monotonic() < deadline and "koji_exporter_task_history_ready 1" not in body:
-        time.sleep(5)
-        body = scrape(ours_port)[1]
+    print(f"[{scale}] cold scrape of koji-exporter ...", file=sys.stderr)
+    r["cold"], body = scrape(ours_port)
+    r["cold_family"] = family_seconds(body)
+    r["cold_history_ready"] = sample(body, "koji_exporter_task_history_ready")
+    r["cold_catalog_available"] = sample(body, "koji_exporter_catalog_available")
+
+    # Start-up: the task history pass and the catalog's first (full) recount both begin with the
+    # first scrape and run in the background. Scrape once a second until both are done, noting
+    # when each finished and how slow the scrapes were meanwhile.
+    print(f"[{scale}] waiting for the task history pass and the first catalog recount ...", file=sys.stderr)
+    r["history_ready_after"] = r["catalog_ready_after"] = None
+    r["first_recount"] = None
+    startup_latency, startup_family = [r["cold"]], {k: [v] for k, v in r["cold_family"].items()}
+    deadline = launched + opts["startup_limit"]
+    while True:
+        elapsed = time.monotonic() - launched
+        if r["history_ready_after"] is None and sample(body, "koji_exporter_task_history_ready") == 1:
+            r["history_ready_after"] = elapsed
+        if r["catalog_ready_after"] is None and sample(body, "koji_exporter_catalog_available") == 1:
+            r["catalog_ready_after"] = elapsed
+            r["first_recount"] = sample(body, "koji_exporter_catalog_recount_duration_seconds")
+            r["first_reads"] = catalog_reads(body)
+        if r["history_ready_after"] is not None and r["catalog_ready_after"] is not None:
+            break
+        if time.monotonic() > deadline:
+            print(f"[{scale}] start-up not finished after {opts['startup_limit']} s; going on", file=sys.stderr)
+            break
+        time.sleep(1)
+        seconds, body = scrape(ours_port)
+        startup_latency.append(seconds)
+        for fam, value in family_seconds(body).items():
+            startup_family.setdefault(fam, []).append(value)
+    r["startup_scrapes"] = len(startup_latency)
+    r["startup_latency_max"] = max(startup_latency)
+    r["startup_family_max"] = {fam: max(values) for fam, values in startup_family.items()}
 
     env = dict(os.environ, KOJI_DSN=re.sub(r"^postgres://", "postgresql://", dsn))
     qe_proc = start([qe, "-H", "127.0.0.1", "-p", str(qe_port), "--config", os.path.join(ROOT, "bench", "query-exporter.yaml")],
-                    env=env, log=os.path.join(workdir, "query-exporter.log"))
+                    env=env, log=os.path.join(work, "query-exporter.log"))
     wait_for(qe_port)
-    print("cold scrape of query-exporter ...", file=sys.stderr)
-    qe_cold = scrape(qe_port)[0]
+    print(f"[{scale}] cold scrape of query-exporter ...", file=sys.stderr)
+    r["qe_cold"] = scrape(qe_port)[0]
 
-    live = subprocess.Popen([sim, "live", "--database-url", dsn, "--rate", live_rate],
-                            stdout=open(os.path.join(workdir, "live.log"), "w"), stderr=subprocess.STDOUT)
+    live = subprocess.Popen([sim, "live", "--database-url", dsn, "--rate", opts["live_rate"]],
+                            stdout=open(os.path.join(work, "live.log"), "w"), stderr=subprocess.STDOUT)
     try:
         time.sleep(5)
-        print("steady state under koji-sim live ...", file=sys.stderr)
-        ours_steady, qe_steady, steady_family = [], [], {}
-        for _ in range(steady_scrapes):
+        print(f"[{scale}] steady state under koji-sim live ...", file=sys.stderr)
+        ours_steady, qe_steady, steady_family, cycles = [], [], {}, {}
+        began = time.monotonic()
+        while len(ours_steady) < opts["steady_scrapes"] or time.monotonic() - began < opts["steady_seconds"]:
             seconds, body = scrape(ours_port)
             ours_steady.append(seconds)
             for fam, value in family_seconds(body).items():
                 steady_family.setdefault(fam, []).append(value)
+            # one entry per completed recount cycle: the read counters move with every cycle
+            cycles[catalog_reads(body)] = sample(body, "koji_exporter_catalog_recount_duration_seconds")
             qe_steady.append(scrape(qe_port)[0])
-        print(f"concurrent scrapes ({clients} clients x {per_client}) ...", file=sys.stderr)
-        ours_conc = latencies(ours_port, clients, per_client)
-        qe_conc = latencies(qe_port, clients, per_client)
+        r["steady_seconds"] = time.monotonic() - began
+        print(f"[{scale}] concurrent scrapes ({opts['clients']} clients x {opts['per_client']}) ...", file=sys.stderr)
+        r["ours_conc"] = latencies(ours_port, opts["clients"], opts["per_client"])
+        r["qe_conc"] = latencies(qe_port, opts["clients"], opts["per_client"])
     finally:
         live.terminate()
         live.wait(timeout=60)
-    ours_cpu, ours_rss = stop(ours)
-    qe_cpu, qe_rss = stop(qe_proc)
+    r["ours_steady"], r["qe_steady"], r["steady_family"] = ours_steady, qe_steady, steady_family
+    # recount cycles that completed during the steady phase (the first one is the start-up's)
+    parts = ("package_lists", "tagged_builds", "builds", "repos")
+    previous, r["later_recounts"] = r.get("first_reads"), []
+    for reads, duration in sorted(cycles.items()):
+        if reads == previous or duration is None or previous is None:
+            continue
+        read = [part for part, now, before in zip(parts, reads, previous) if now > before]
+        r["later_recounts"].append((duration, read))
+        previous = reads
+    r["ours_proc"] = stop(ours)
+    r["qe_proc"] = stop(qe_proc)
+    r["history_log"] = history_log(log)
+    return r
 
-    report = render(scale, costs, cold_seconds, cold_family, steady_family, ours_steady, qe_cold, qe_steady,
-                    ours_conc, qe_conc, (ours_cpu, ours_rss), (qe_cpu, qe_rss), clients, per_client)
+
+def main():
+    exporter, sim, qe, workdir = sys.argv[1:5]
+    runs = [arg.split("=", 1) for arg in sys.argv[5:]]
+    if not runs:
+        raise SystemExit("usage: bench.py EXPORTER SIM QUERY_EXPORTER WORKDIR SCALE=DSN [SCALE=DSN ...]")
+    opts = {
+        "steady_scrapes": int(os.environ.get("BENCH_STEADY_SCRAPES", "10")),
+        "steady_seconds": float(os.environ.get("BENCH_STEADY_SECONDS", "90")),
+        "clients": int(os.environ.get("BENCH_CLIENTS", "4")),
+        "per_client": int(os.environ.get("BENCH_PER_CLIENT", "3")),
+        "live_rate": os.environ.get("BENCH_LIVE_RATE", "5"),
+        "startup_limit": float(os.environ.get("BENCH_STARTUP_LIMIT", "1800")),
+    }
+    results = [run_scale(scale, dsn, exporter, sim, qe, workdir, opts) for scale, dsn in runs]
+    report = render(results, opts)
     print(report)
     with open(os.path.join(ROOT, "BENCHMARKS.md"), "a") as out:
         out.write("\n" + report)
@@ -263,54 +378,170 @@ def ratio(a, b):
     return f"{b / a:.0f}x" if b / a >= 10 else f"{b / a:.1f}x" if b / a >= 1 else f"{b / a:.2f}x"
 
 
-def render(scale, costs, cold, cold_family, steady_family, ours_steady, qe_cold, qe_steady, ours_conc, qe_conc,
-           ours_proc, qe_proc, clients, per_client):
+def share(part, whole):
+    """part as a percentage of whole."""
+    if whole <= 0:
+        return "n/a"
+    value = 100 * part / whole
+    return f"{value:.2f} %" if value < 10 else f"{value:.0f} %"
+
+
+def secs(value, digits=1):
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def render(results, opts):
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
+    scales = [r["scale"] for r in results]
+    first, last = results[0], results[-1]
+    families = list(first["costs"])
+    grow = len(results) > 1
     lines = [
-        f"## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, scale `{scale}`",
+        f"## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, scales {', '.join(f'`{s}`' for s in scales)}",
         "",
-        f"Command: `bench/run.sh {scale}` at commit `{commit}`. Machine: {os.cpu_count()} CPUs, "
+        f"Command: `bench/run.sh {' '.join(scales)}` at commit `{commit}`. Machine: {os.cpu_count()} CPUs, "
         f"{mem:.0f} GiB memory, {platform.system()} {platform.machine()}, {pg}, server on loopback.",
         "",
-        "### Database cost per scrape, by family (EXPLAIN ANALYZE of each statement, second of two runs)",
+        "Table sizes (planner estimates): " + "; ".join(
+            f"`{r['scale']}`: " + ", ".join(f"{name} {r['sizes'].get(name, 0):,}" for name in
+                                           ("task", "build", "tag_listing", "tag_packages", "tag", "package", "repo"))
+            for r in results) + ".",
         "",
-        "| family | koji-exporter ms | naive GROUP BY ms | naive / koji-exporter | koji-exporter buffers | naive buffers | ratio "
-        "| koji-exporter rows read | naive rows read | ratio |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "### Database time per scrape, by family (EXPLAIN ANALYZE of each statement, second of two runs)",
+        "",
+        "koji-exporter: the statements a scrape sends; naive: the plain GROUP BY queries of "
+        "`bench/naive-queries.sql`, all run on every scrape.",
+        "",
     ]
-    for name, c in costs.items():
-        o, n = c["ours"], c["naive"]
-        lines.append(f"| {name} | {o[0]:.1f} | {n[0]:.1f} | {ratio(o[0], n[0])} | {o[1]} | {n[1]} | {ratio(o[1], n[1])} "
-                     f"| {o[2]} | {n[2]} | {ratio(o[2], n[2])} |")
-    lines += ["", "Per statement (ms, buffers, rows read):", ""]
-    for name, c in costs.items():
-        for stmt, value, note in c["detail"]:
-            shown = f"{value[0]:.1f} ms, {value[1]} buffers, {value[2]} rows" if value else f"not run: {note}"
-            lines.append(f"- {name}: `{stmt}`: {shown}")
+    head = "| family |"
+    rule = "|---|"
+    for s in scales:
+        head += f" `{s}` koji-exporter ms | `{s}` naive ms | `{s}` koji-exporter / naive |"
+        rule += "---:|---:|---:|"
+    if grow:
+        head += f" koji-exporter {last['scale']} / {first['scale']} | naive {last['scale']} / {first['scale']} |"
+        rule += "---:|---:|"
+    lines += [head, rule]
+    for fam in families:
+        row = f"| {fam} |"
+        for r in results:
+            o, n = r["costs"][fam]["ours"], r["costs"][fam]["naive"]
+            row += f" {o[0]:.1f} | {n[0]:.1f} | {share(o[0], n[0])} |"
+        if grow:
+            row += (f" {ratio(first['costs'][fam]['ours'][0], last['costs'][fam]['ours'][0])} "
+                    f"| {ratio(first['costs'][fam]['naive'][0], last['costs'][fam]['naive'][0])} |")
+        lines.append(row)
+
+    lines += ["", "Shared buffers touched and rows read by scans, per scrape:", "",
+              "| family | scale | koji-exporter buffers | naive buffers | naive / koji-exporter | koji-exporter rows read "
+              "| naive rows read | naive / koji-exporter |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for fam in families:
+        for r in results:
+            o, n = r["costs"][fam]["ours"], r["costs"][fam]["naive"]
+            lines.append(f"| {fam} | {r['scale']} | {o[1]} | {n[1]} | {ratio(o[1], n[1])} | {o[2]} | {n[2]} "
+                         f"| {ratio(o[2], n[2])} |")
+
+    lines += ["", "Per statement (ms / buffers / rows read); \"background\" statements run outside scrapes:", "",
+              "| family | statement | when |" + "".join(f" `{s}` |" for s in scales),
+              "|---|---|---|" + "---:|" * len(scales)]
+    for fam in families:
+        order = [(stmt, bg) for stmt, _, _, bg in first["costs"][fam]["detail"]]
+        for stmt, bg in order:
+            when = "background" if bg else ("naive" if stmt.startswith("naive ") else "scrape")
+            cells = []
+            for r in results:
+                found = [d for d in r["costs"][fam]["detail"] if d[0] == stmt]
+                value = found[0][1] if found else None
+                cells.append(f"{value[0]:.1f} / {value[1]} / {value[2]}" if value else "not run")
+            name = stmt.removeprefix("naive ")
+            lines.append(f"| {fam} | `{name}` | {when} | " + " | ".join(cells) + " |")
+
+    lines += ["", "### Work outside scrapes: the task history pass and the catalog recount", "",
+              "| measure |" + "".join(f" `{s}` |" for s in scales), "|---|" + "---:|" * len(scales)]
+
+    def row(label, fn):
+        lines.append(f"| {label} | " + " | ".join(fn(r) for r in results) + " |")
+
+    row("task history pass: start of the exporter until `koji_exporter_task_history_ready` is 1 (s)",
+        lambda r: secs(r["history_ready_after"]))
+    row("task history pass: its own duration, from the exporter's log (s)",
+        lambda r: ", ".join(f"{x:.1f}" for x in r["history_log"][1]) or "not logged")
+    row("task history passes started / finished / failed in the run",
+        lambda r: f"{r['history_log'][0]} / {len(r['history_log'][1])} / {r['history_log'][2]}")
+    row("`koji_exporter_task_history_ready` on the first scrape", lambda r: secs(r["cold_history_ready"], 0))
+    row("catalog: start of the exporter until `koji_exporter_catalog_available` is 1 (s)",
+        lambda r: secs(r["catalog_ready_after"]))
+    row("catalog: first background cycle, a full recount (`koji_exporter_catalog_recount_duration_seconds`, s)",
+        lambda r: secs(r["first_recount"], 2))
+    row("catalog: database time of a full recount's statements (EXPLAIN ANALYZE sum, ms)",
+        lambda r: f"{r['costs']['catalog']['background'][0]:.0f}")
+    row("catalog: later cycles under `koji-sim live` (s each; parts re-read per cycle)",
+        lambda r: ", ".join(f"{d:.2f} ({' '.join(read)})" for d, read in r["later_recounts"]) or "none completed")
+    row("scrapes while those ran (start-up, one a second)", lambda r: str(r["startup_scrapes"]))
+    row("slowest of those scrapes, /metrics (s)", lambda r: f"{r['startup_latency_max']:.3f}")
+    for fam in families:
+        row(f"slowest {fam} collector time in those scrapes (s)",
+            lambda r, fam=fam: f"{r['startup_family_max'].get(fam, float('nan')):.4f}")
+    row("koji-exporter peak RSS over the run (MiB)", lambda r: f"{r['ours_proc'][1]:.0f}")
+    row("koji-exporter CPU over the run (s)", lambda r: f"{r['ours_proc'][0]:.1f}")
+
     lines += ["", "### koji-exporter collector time per family (its own `koji_exporter_collector_duration_seconds`)", "",
-              "| family | first scrape after start (s) | steady state under `koji-sim live`, median (s) | max (s) |",
-              "|---|---:|---:|---:|"]
-    for fam in sorted(set(cold_family) | set(steady_family)):
-        values = steady_family.get(fam, [0.0])
-        lines.append(f"| {fam} | {cold_family.get(fam, float('nan')):.4f} | {statistics.median(values):.4f} "
-                     f"| {max(values):.4f} |")
+              "Steady state: scrapes after start-up finished, while `koji-sim live` runs "
+              f"(rate {opts['live_rate']} top-level tasks/s).", "",
+              "| family |" + "".join(f" `{s}` first scrape (s) | `{s}` steady median (s) | `{s}` steady max (s) |"
+                                      for s in scales),
+              "|---|" + "---:|---:|---:|" * len(scales)]
+    for fam in families:
+        cells = []
+        for r in results:
+            values = r["steady_family"].get(fam, [float("nan")])
+            cells.append(f"{r['cold_family'].get(fam, float('nan')):.4f} | {statistics.median(values):.4f} "
+                         f"| {max(values):.4f}")
+        lines.append(f"| {fam} | " + " | ".join(cells) + " |")
+
     lines += ["", "### End to end", "",
-              "| measure | koji-exporter | query-exporter (naive queries) | query-exporter / koji-exporter |", "|---|---:|---:|---:|",
-              f"| first /metrics after start (s) | {cold:.3f} | {qe_cold:.3f} | {ratio(cold, qe_cold)} |",
-              f"| steady /metrics, median (s) | {statistics.median(ours_steady):.3f} | {statistics.median(qe_steady):.3f} "
-              f"| {ratio(statistics.median(ours_steady), statistics.median(qe_steady))} |",
-              f"| {clients} concurrent scrapers, p50 (s) | {pct(ours_conc, 0.5):.3f} | {pct(qe_conc, 0.5):.3f} "
-              f"| {ratio(pct(ours_conc, 0.5), pct(qe_conc, 0.5))} |",
-              f"| {clients} concurrent scrapers, p95 (s) | {pct(ours_conc, 0.95):.3f} | {pct(qe_conc, 0.95):.3f} "
-              f"| {ratio(pct(ours_conc, 0.95), pct(qe_conc, 0.95))} |",
-              f"| process CPU over the whole run (s) | {ours_proc[0]:.1f} | {qe_proc[0]:.1f} | {ratio(ours_proc[0], qe_proc[0])} |",
-              f"| peak RSS (MiB) | {ours_proc[1]:.0f} | {qe_proc[1]:.0f} | {ratio(ours_proc[1], qe_proc[1])} |",
-              "",
-              f"Steady state: {len(ours_steady)} sequential scrapes of each exporter, alternating, while "
-              "`koji-sim live` runs. koji-exporter's CPU includes building the task history once at start-up.",
-              ""]
+              "| measure |" + "".join(f" `{s}` koji-exporter | `{s}` query-exporter | `{s}` ratio |" for s in scales),
+              "|---|" + "---:|---:|---:|" * len(scales)]
+
+    def e2e(label, ours, theirs, digits=3):
+        cells = []
+        for r in results:
+            a, b = ours(r), theirs(r)
+            cells.append(f"{a:.{digits}f} | {b:.{digits}f} | {ratio(a, b)}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    e2e("first /metrics after start (s)", lambda r: r["cold"], lambda r: r["qe_cold"])
+    e2e("steady /metrics, median (s)", lambda r: statistics.median(r["ours_steady"]),
+        lambda r: statistics.median(r["qe_steady"]))
+    e2e(f"{opts['clients']} concurrent scrapers, p50 (s)", lambda r: pct(r["ours_conc"], 0.5),
+        lambda r: pct(r["qe_conc"], 0.5))
+    e2e(f"{opts['clients']} concurrent scrapers, p95 (s)", lambda r: pct(r["ours_conc"], 0.95),
+        lambda r: pct(r["qe_conc"], 0.95))
+    e2e("process CPU over the whole run (s)", lambda r: r["ours_proc"][0], lambda r: r["qe_proc"][0], 1)
+    e2e("peak RSS (MiB)", lambda r: r["ours_proc"][1], lambda r: r["qe_proc"][1], 0)
+    lines += ["", "Ratio: query-exporter / koji-exporter. Steady state: " + "; ".join(
+        f"`{r['scale']}` {len(r['ours_steady'])} scrapes of each exporter, alternating, over {r['steady_seconds']:.0f} s"
+        for r in results) + ". koji-exporter's CPU includes the task history pass and the catalog recounts.", ""]
+
+    tasks = [r["costs"].get("tasks") for r in results]
+    catalog = [r["costs"].get("catalog") for r in results]
+    lines += ["### Against the acceptance criteria", ""]
+    if all(tasks):
+        lines.append("- tasks, database time per scrape as a share of the plain GROUP BY recount: " + ", ".join(
+            f"`{r['scale']}` {share(r['costs']['tasks']['ours'][0], r['costs']['tasks']['naive'][0])}" for r in results)
+            + (f"; koji-exporter {last['scale']} / {first['scale']}: "
+               f"{ratio(first['costs']['tasks']['ours'][0], last['costs']['tasks']['ours'][0])}, naive: "
+               f"{ratio(first['costs']['tasks']['naive'][0], last['costs']['tasks']['naive'][0])}" if grow else "")
+            + ".")
+    if all(catalog):
+        lines.append("- catalog, database time per scrape as a share of the plain recount queries: " + ", ".join(
+            f"`{r['scale']}` {share(r['costs']['catalog']['ours'][0], r['costs']['catalog']['naive'][0])}"
+            for r in results) + "; slowest catalog collector time in a scrape while the first full recount ran: "
+            + ", ".join(f"`{r['scale']}` {r['startup_family_max'].get('catalog', float('nan')):.4f} s "
+                        f"(the recount took {secs(r['first_recount'], 2)} s)" for r in results) + ".")
+    lines.append("")
     return "\n".join(lines)
 
 
