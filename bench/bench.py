@@ -52,10 +52,9 @@ FAMILIES = [
             "by_id": ["array['build','newRepo']", "array(select id from task where state in (0, 1, 4) limit 500)"],
             "tag_names": ["array(select id from tag order by id limit 50)"],
         },
-        # read once at start-up (and on reconciliation), never inside a scrape; the pass itself is
-        # timed instead (start until koji_exporter_task_history_ready is 1), since it reads the
-        # history in primary-key batches through created_after rather than with this statement
-        "skip": ["history"],
+        # The history pass (start-up and reconciliation) reads through created_after in batches;
+        # it is timed as a whole (start until koji_exporter_task_history_ready is 1).
+        "skip": [],
         "background": [],
     },
     {

@@ -5,7 +5,7 @@
 -- reads only what an index makes cheap: the non-terminal tasks through task_by_state, the tasks
 -- created since the last scrape through the primary key, and a short list of ids through the
 -- primary key. The whole history is read once at start-up and on the (rare) reconciliation,
--- outside any scrape. Every statement returns the same columns, decoded into one row type, which
+-- outside any scrape, in primary-key batches of created_after. Every statement returns the same columns, decoded into one row type, which
 -- `koji-exporter report` reads too (it needs `weight` for the capacity report).
 -- $1 is the list of methods whose request names a tag or target: only for those top-level
 -- tasks is the (TOASTed) request column fetched.
@@ -50,18 +50,6 @@ select id, state, channel_id, host_id, parent, waiting, weight,
        convert_to(case when parent is null and method = any($1) then request end, 'SQL_ASCII') as request
 from task
 where id = any($2)
-
--- name: history
--- Every task, for the full aggregation at start-up and for reconciliation: one sequential
--- pass in id order over the primary key, streamed. Never run inside a scrape.
-select id, state, channel_id, host_id, parent, waiting, weight,
-       convert_to(method, 'SQL_ASCII') as method, convert_to(arch, 'SQL_ASCII') as arch,
-       extract(epoch from create_time)::float8 as create_time,
-       extract(epoch from start_time)::float8 as start_time,
-       extract(epoch from completion_time)::float8 as completion_time,
-       convert_to(case when parent is null and method = any($1) then request end, 'SQL_ASCII') as request
-from task
-order by id
 
 -- name: channel_names
 select id, convert_to(name, 'SQL_ASCII') as name from channels

@@ -147,6 +147,11 @@ pub struct TasksConfig {
     pub gap_grace_seconds: f64,
     /// Time the family may take in one scrape.
     pub timeout_seconds: f64,
+    /// Whole-name patterns: tags that keep their own `tag` value (empty: all) ...
+    pub tag_include: Vec<String>,
+    /// ... and tags reported as "other" instead, by default the sidetag plugin's
+    /// `<base>-side-<number>` tags, which would otherwise add series for ever.
+    pub tag_exclude: Vec<String>,
 }
 
 impl Default for TasksConfig {
@@ -157,6 +162,8 @@ impl Default for TasksConfig {
             reconcile_interval_seconds: 21600.0,
             gap_grace_seconds: 900.0,
             timeout_seconds: 5.0,
+            tag_include: Vec::new(),
+            tag_exclude: vec![".*-side-[0-9]+".into()],
         }
     }
 }
@@ -504,6 +511,7 @@ impl Config {
                 "use a number of seconds longer than your longest hub transaction, such as 900",
             ));
         }
+        check_patterns(&[("tasks.tag_include", &tasks.tag_include), ("tasks.tag_exclude", &tasks.tag_exclude)])?;
         if let Some(bad) = tasks.methods.iter().find(|method| method.is_empty() || method.len() > 128) {
             return Err(ConfigError::key(
                 "tasks.methods",
@@ -545,20 +553,12 @@ impl CatalogConfig {
                 "make it at least the refresh interval (the default is 900 s against 60 s)",
             ));
         }
-        let patterns = [
+        check_patterns(&[
             ("catalog.tag_include", &self.tag_include),
             ("catalog.tag_exclude", &self.tag_exclude),
             ("catalog.package_include", &self.package_include),
             ("catalog.package_exclude", &self.package_exclude),
-        ];
-        for (key, list) in patterns {
-            for pattern in list {
-                if let Err(error) = whole_name_regex(pattern) {
-                    let problem = format!("{pattern:?} is not a regular expression ({})", one_line(&error.to_string()));
-                    return Err(ConfigError::key(key, problem, "fix the pattern (Rust regex syntax)"));
-                }
-            }
-        }
+        ])?;
         if self.max_series_per_metric == 0 {
             return Err(ConfigError::key(
                 "catalog.max_series_per_metric",
@@ -568,6 +568,19 @@ impl CatalogConfig {
         }
         Ok(())
     }
+}
+
+/// Every pattern of every listed key compiles.
+fn check_patterns(lists: &[(&str, &Vec<String>)]) -> Result<(), ConfigError> {
+    for (key, list) in lists {
+        for pattern in list.iter() {
+            if let Err(error) = whole_name_regex(pattern) {
+                let problem = format!("{pattern:?} is not a regular expression ({})", one_line(&error.to_string()));
+                return Err(ConfigError::key(key, problem, "fix the pattern (Rust regex syntax)"));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A configured name pattern, anchored so that it must match the whole name.

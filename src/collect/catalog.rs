@@ -146,7 +146,7 @@ fn count(value: i64) -> u64 {
 }
 
 /// Names to export: whole-name patterns to include (empty: all) and to exclude.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct NameFilter {
     include: Vec<Regex>,
     exclude: Vec<Regex>,

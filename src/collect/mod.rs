@@ -107,6 +107,7 @@ impl CollectSettings {
                 methods: tasks.methods.iter().cloned().collect(),
                 reconcile_interval: crate::db::seconds(tasks.reconcile_interval_seconds),
                 gap_grace: crate::db::seconds(tasks.gap_grace_seconds),
+                tags: catalog::NameFilter::new(&tasks.tag_include, &tasks.tag_exclude),
             },
             timeouts: FamilyTimeouts {
                 hosts: crate::db::seconds(config.hosts.timeout_seconds),
@@ -384,6 +385,9 @@ impl Collector {
             let result = async {
                 let (_permit, mut conn) = db.background_connection().await?;
                 let mut tx = conn.begin_with(BEGIN).await?;
+                // Batches of a busy database's history may take longer than a scrape's statement
+                // timeout; a failed batch would restart the whole pass.
+                sqlx::query(sql::statement("session", "family_deadline")).bind("120000").execute(&mut *tx).await?;
                 let mut attributor = tasks::attribution::Attributor::default();
                 let engine = tasks::Engine::from_history(&mut tx, &mut attributor, &settings).await?;
                 tx.commit().await?;

@@ -229,3 +229,23 @@ async fn a_forced_reopen_and_a_sweep_are_corrected_by_reconciliation() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn side_tags_are_folded_into_other_unless_configured() {
+    let db = TestDb::with_fixture(Level::V1_35, "hosts_edge_cases").await;
+    db.exec(
+        "insert into task (id, state, channel_id, owner, method, arch, request) values
+         (40, 0, 2, 1, 'newRepo', 'noarch', '<methodCall><methodName>newRepo</methodName><params><param><value><string>f40-build-side-4242</string></value></param></params></methodCall>')",
+    )
+    .await;
+    let folded = scrape_when_ready(&state_for(&db.config())).await;
+    let series =
+        |tag: &str| series("koji_tasks_total", &[("channel", "createrepo"), ("method", "newRepo"), ("tag", tag)]);
+    assert_eq!(folded.value(&series("other")), 1.0, "the default tasks.tag_exclude folds side tags");
+    assert!(folded.get(&series("f40-build-side-4242")).is_none());
+
+    let mut config = db.config();
+    config.tasks.tag_exclude.clear();
+    let named = scrape_when_ready(&state_for(&config)).await;
+    assert_eq!(named.value(&series("f40-build-side-4242")), 1.0);
+}

@@ -77,6 +77,8 @@ pub struct TasksSettings {
     pub methods: HashSet<String>,
     pub reconcile_interval: Duration,
     pub gap_grace: Duration,
+    /// Tags that keep their own label value; the others are reported as "other".
+    pub tags: crate::collect::catalog::NameFilter,
 }
 
 impl TasksSettings {
@@ -86,7 +88,12 @@ impl TasksSettings {
         TaskKey {
             channel_id: row.channel_id,
             method: method.to_owned(),
-            tag: if self.tag_label { tag.to_owned() } else { String::new() },
+            tag: match tag {
+                _ if !self.tag_label => String::new(),
+                "" => String::new(),
+                tag if self.tags.keeps(tag) => tag.to_owned(),
+                _ => "other".to_owned(),
+            },
         }
     }
 }
