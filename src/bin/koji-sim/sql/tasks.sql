@@ -93,6 +93,10 @@ select z.id, z.state,
            when z.kind = 3 then pg_temp.xcall('tagNotification',
                pg_temp.xp(pg_temp.xs('user' || (z.owner - 4) || '@example.org')) || pg_temp.xp('<value><boolean>1</boolean></value>')
                || pg_temp.xp(pg_temp.xi(z.build_tag - 3)))
+           -- waitrepo and distRepo name the tag first, as Koji's do.
+           when z.kind = 6 or (z.kind = 7 and z.misc = 5) then
+               pg_temp.xcall(case z.kind when 6 then 'waitrepo' else 'distRepo' end,
+                             pg_temp.xp(pg_temp.xs(pg_temp.tagname(z.build_tag))))
            else pg_temp.xcall('image', pg_temp.xp(pg_temp.xs(pg_temp.pkgname(z.pkg)))
                || pg_temp.xp(pg_temp.xs('f' || (42 - (select releases from sim) + z.rel) || '-candidate')))
        end,

@@ -14,6 +14,8 @@ select 0,
               when 'newRepo' then E'<param>\n<value><struct><member><name>id</name><value><int>' || t.build_tag
                                   || '</int></value></member><member><name>name</name><value><string>'
                                   || t.build_tag_name || E'</string></value></member></struct></value>\n</param>\n'
+              -- waitrepo names the build tag it waits for; the others name the target.
+              when 'waitrepo' then E'<param>\n<value><string>' || t.build_tag_name || E'</string></value>\n</param>\n'
               else E'<param>\n<value><string>' || t.name || E'</string></value>\n</param>\n'
           end
        || E'</params>\n</methodCall>\n',
