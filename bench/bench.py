@@ -314,12 +314,11 @@ def run_scale(scale, dsn, exporter, sim, qe, workdir, opts):
     work = os.path.join(workdir, scale)
     os.makedirs(work, exist_ok=True)
     r = {"scale": scale, "sizes": table_sizes(dsn)}
-    print(f"[{scale}] statement costs (EXPLAIN ANALYZE) ...", file=sys.stderr)
-    r["costs"] = sql_costs(dsn)
-
     if opts["same_queue"] is not None:
         r["cancelled"] = same_queue(dsn, opts["same_queue"])
     r["queue_at_start"] = count_nonterminal(dsn)
+    print(f"[{scale}] statement costs (EXPLAIN ANALYZE) ...", file=sys.stderr)
+    r["costs"] = sql_costs(dsn)
     db = dsn.rsplit("/", 1)[1].split("?")[0]
 
     ours_port, qe_port = free_port(), free_port()

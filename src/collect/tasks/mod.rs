@@ -11,8 +11,11 @@
 //! tasks with ids above the highest seen, tasks that were not terminal at the last scrape, and
 //! ids that were missing below the highest seen. Missing ids happen because transactions commit
 //! out of id order (a later id becomes visible first) or roll back (the id never appears): such
-//! a gap is looked up again on every scrape until it appears or has stayed missing for the
-//! grace period. Two things the engine cannot see incrementally: terminal tasks deleted by
+//! a gap is looked up again until it appears or has stayed missing for the grace period. Late
+//! commits land within moments, rollbacks never do, so a gap is looked up on every scrape only
+//! while it is young ([`GAP_EAGER`]) and then once per [`GAP_RECHECK`]: the per-scrape cost
+//! follows the rate at which gaps appear rather than that rate times the grace period, and a
+//! task that commits later than that is counted at most [`GAP_RECHECK`] late. Two things the engine cannot see incrementally: terminal tasks deleted by
 //! koji-sweep-db, and an admin forcing a terminal task back to ASSIGNED (that one it notices,
 //! because the task shows up among the non-terminal ones, and it asks for a reconciliation). A
 //! periodic reconciliation (a fresh full pass) corrects both.
@@ -37,6 +40,10 @@ const BATCH: i64 = 20_000;
 const MAX_NEW_PER_SCRAPE: usize = 200_000;
 /// Missing ids recorded at most per stretch (a sequence jump must not flood the gap list).
 const MAX_GAPS_PER_STRETCH: i32 = 10_000;
+/// A missing id is looked up on every scrape while it is younger than this.
+pub const GAP_EAGER: Duration = Duration::from_secs(10);
+/// After that, it is looked up again once this long has passed since the last look.
+pub const GAP_RECHECK: Duration = Duration::from_secs(60);
 
 /// One task as the exporter reads it (`sql/tasks.sql`).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -106,11 +113,24 @@ pub struct Engine {
     max_seen: i32,
     /// Tasks counted as existing but not (yet) as finished: non-terminal or unknown state.
     tracked: HashMap<i32, TaskKey>,
-    /// Ids below `max_seen` not visible yet, with the time they were first missed.
-    gaps: HashMap<i32, Instant>,
+    /// Ids below `max_seen` not visible yet.
+    gaps: HashMap<i32, Gap>,
     /// Set when the engine saw something only a full pass can account for.
     pub needs_reconcile: bool,
     pub built_at: SystemTime,
+}
+
+/// An id below the highest seen that was not visible when last looked for.
+#[derive(Debug, Clone, Copy)]
+struct Gap {
+    first_missed: Instant,
+    last_looked: Instant,
+}
+
+impl Gap {
+    fn due(&self, now: Instant) -> bool {
+        now.duration_since(self.first_missed) < GAP_EAGER || now.duration_since(self.last_looked) >= GAP_RECHECK
+    }
 }
 
 impl Engine {
@@ -168,7 +188,10 @@ impl Engine {
 
         // Tasks that left the non-terminal set (finished, or deleted) and gaps that may have filled.
         let mut recheck: Vec<i32> = self.tracked.keys().filter(|id| !nonterminal_ids.contains(id)).copied().collect();
-        recheck.extend(self.gaps.keys().copied());
+        // A gap that is already among the non-terminal tasks has appeared: look it up now.
+        recheck.extend(
+            self.gaps.iter().filter(|(id, gap)| gap.due(now) || nonterminal_ids.contains(id)).map(|(id, _)| *id),
+        );
         let rechecked: Vec<TaskRow> = if recheck.is_empty() {
             Vec::new()
         } else {
@@ -194,9 +217,11 @@ impl Engine {
             if let Some(key) = self.tracked.remove(id) {
                 // Deleted while not finished: it no longer exists, so it no longer counts.
                 self.aggregates.created(&key, -1);
+            } else if let Some(gap) = self.gaps.get_mut(id) {
+                gap.last_looked = now;
             }
         }
-        self.gaps.retain(|_, first_missed| now.duration_since(*first_missed) < settings.gap_grace);
+        self.gaps.retain(|_, gap| now.duration_since(gap.first_missed) < settings.gap_grace);
 
         // New tasks, oldest first.
         let mut read = 0;
@@ -227,7 +252,7 @@ impl Engine {
     fn note_gaps_before(&mut self, id: i32, now: Instant) {
         let first_missing = self.max_seen.saturating_add(1).max(id.saturating_sub(MAX_GAPS_PER_STRETCH));
         for missing in first_missing..id {
-            self.gaps.insert(missing, now);
+            self.gaps.insert(missing, Gap { first_missed: now, last_looked: now });
         }
         self.max_seen = self.max_seen.max(id);
     }
@@ -344,4 +369,22 @@ pub async fn fetch(
         gaps: engine.map_or(0, Engine::gap_count),
         built_at: engine.map(|engine| engine.built_at),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gap_is_looked_up_every_scrape_while_young_then_once_per_recheck_period() {
+        let born = Instant::now();
+        let at = |seconds: u64| born + Duration::from_secs(seconds);
+        let fresh = Gap { first_missed: born, last_looked: born };
+        assert!(fresh.due(at(0)));
+        assert!(fresh.due(at(9)));
+        let looked_at_9 = Gap { last_looked: at(9), ..fresh };
+        assert!(!looked_at_9.due(at(10)), "past the eager window, looked at 1 s ago");
+        assert!(!looked_at_9.due(at(68)));
+        assert!(looked_at_9.due(at(69)), "a full recheck period after the last look");
+    }
 }
