@@ -508,9 +508,9 @@ def render_traffic(results):
         cancelled = f", after {r['cancelled']:,} older ones were cancelled" if r.get("cancelled") else ""
         queue.append(f"`{r['scale']}` {r['queue_at_start']:,} at the start{cancelled}, median "
                      f"{statistics.median(q):,.0f} (min {q[0]:,}, max {q[-1]:,}) during the steady phase, "
-                     f"median {statistics.median(r['steady_gaps'] or [0]):,.0f} id gaps re-probed per scrape")
-    lines += ["Non-terminal tasks (the set every scrape reads) and ids not yet visible "
-              "(`koji_exporter_task_id_gaps`, re-read by primary key until `tasks.gap_grace_seconds`): "
+                     f"median {statistics.median(r['steady_gaps'] or [0]):,.0f} missing ids watched")
+    lines += ["Non-terminal tasks (the set every scrape reads) and missing ids the engine watches "
+              "(`koji_exporter_task_id_gaps`; each is looked up every scrape for 10 s, then once a minute): "
               + "; ".join(queue) + ".", ""]
     head, rule = "| family |", "|---|"
     for s in scales:

@@ -96,7 +96,8 @@ def read_durations(path, start, db):
 
 def attribute(durations, known):
     """Sums durations per (role key, statement label). `known` maps normalized statement text to
-    a label such as "tasks.nonterminal"; transaction control is "transaction", the rest "other".
+    a label such as "tasks.nonterminal"; transaction control is "transaction", the rest (a
+    driver's session set-up) "other".
     Returns {role key: {label: [milliseconds, executions]}}."""
     role_key = {role: key for key, role in ROLES.items()}
     totals = {key: {} for key in ROLES}

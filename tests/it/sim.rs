@@ -163,6 +163,8 @@ async fn live_simulation_keeps_every_invariant() {
     .await;
     let max_id_before = count(&db.writer, "select max(id)::int8 from task").await;
     let listings_before = count(&db.writer, "select count(*) from tag_listing").await;
+    // The database was filled an hour ago: live must resume it with the hosts that were up then.
+    db.exec("update host set update_time = update_time - interval '1 hour'").await;
 
     let output = run(args(&["live", "--database-url", &db.url, "--rate", "20", "--duration", "15"])).await;
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -191,6 +193,12 @@ async fn live_simulation_keeps_every_invariant() {
     let new_tasks =
         count(&db.writer, "select count(*) from task where id > (select max(id) from sim_terminal_before)").await;
     assert!(new_tasks > 100, "{new_tasks} new tasks");
+    let new_tasks_run = count(
+        &db.writer,
+        "select count(*) from task where id > (select max(id) from sim_terminal_before) and start_time is not null",
+    )
+    .await;
+    assert!(new_tasks_run > 50, "only {new_tasks_run} of {new_tasks} new tasks were started by a host");
     assert!(
         count(&db.writer, "select count(*) from task where completion_time > now() - interval '20 seconds'").await > 20
     );
