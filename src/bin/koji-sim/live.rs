@@ -82,13 +82,14 @@ pub async fn run(url: &str, rate: f64, duration: Option<f64>) -> Result<(), Fail
     if hosts.is_empty() {
         return Err(Failure::Refused("the database has no hosts; fill it first with `koji-sim create`".into()));
     }
-    // Hosts that are disabled, or had been silent for five minutes when the others last checked
-    // in, stay down, as in the filled history. Silence is measured against the newest check-in,
+    // Hosts that are disabled, or had been silent for five minutes when most hosts last checked
+    // in, stay down, as in the filled history. Silence is measured against the median check-in,
     // not the clock, so a database filled an hour ago resumes with the same hosts up.
     let silent = if level >= Level::V1_33 {
         "select h.id from host h join host_config c on c.host_id = h.id and c.active
          where not c.enabled or h.update_time is null
-            or h.update_time < (select max(update_time) from host) - interval '5 minutes'"
+            or h.update_time < (select percentile_disc(0.5) within group (order by update_time) from host)
+                               - interval '5 minutes'"
     } else {
         "select h.id from host h join host_config c on c.host_id = h.id and c.active where not c.enabled"
     };
