@@ -377,9 +377,18 @@ def run_scale(scale, dsn, exporter, sim, qe, workdir, opts):
         time.sleep(5)
         print(f"[{scale}] steady state under koji-sim live ...", file=sys.stderr)
         ours_steady, qe_steady, steady_family, cycles, queue, gaps = [], [], {}, {}, [], []
+        # Scrapes come on a fixed interval, as Prometheus sends them, so that each of koji-exporter's
+        # covers the same stretch of `live` at every scale; a first scrape, not counted, opens the
+        # window. query-exporter is scraped right after koji-exporter, never at the same time.
+        scrape(ours_port)
         log_start = serverlog.log_size(opts["server_log"])
-        began = time.monotonic()
-        while len(ours_steady) < opts["steady_scrapes"] or time.monotonic() - began < opts["steady_seconds"]:
+        began, r["late_ticks"] = time.monotonic(), 0
+        for tick in range(1, opts["steady_scrapes"] + 1):
+            wait = began + tick * opts["scrape_interval"] - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            else:
+                r["late_ticks"] += 1
             queue.append(count_nonterminal(dsn))
             seconds, body = scrape(ours_port)
             ours_steady.append(seconds)
@@ -436,14 +445,17 @@ def main():
         "server_log": server_log,
         "known": known_statements(),
         "same_queue": min(count_nonterminal(dsn) for _, dsn in runs) if same else None,
-        "steady_scrapes": int(os.environ.get("BENCH_STEADY_SCRAPES", "10")),
-        "steady_seconds": float(os.environ.get("BENCH_STEADY_SECONDS", "90")),
+        "steady_scrapes": int(os.environ.get("BENCH_STEADY_SCRAPES", "12")),
+        "scrape_interval": float(os.environ.get("BENCH_SCRAPE_INTERVAL", "15")),
         "clients": int(os.environ.get("BENCH_CLIENTS", "4")),
         "per_client": int(os.environ.get("BENCH_PER_CLIENT", "3")),
         "live_rate": os.environ.get("BENCH_LIVE_RATE", "5"),
         "startup_limit": float(os.environ.get("BENCH_STARTUP_LIMIT", "1800")),
     }
     results = [run_scale(scale, dsn, exporter, sim, qe, workdir, opts) for scale, dsn in runs]
+    # kept so that a report can be read again or rendered differently without another run
+    with open(os.path.join(workdir, "results.json"), "w") as out:
+        json.dump({"opts": {k: v for k, v in opts.items() if k != "known"}, "results": results}, out)
     report = render(results, opts)
     print(report)
     with open(os.path.join(ROOT, "BENCHMARKS.md"), "a") as out:
@@ -487,10 +499,23 @@ def traffic(r, side):
     return families, per_statement
 
 
-def render_traffic(results):
+def comparison_header(results):
+    """Header and rule of a table with, per scale, koji-exporter ms, naive ms and their share, then
+    the growth of both from the first scale to the last."""
+    head, rule = "| family |", "|---|"
+    for r in results:
+        head += f" `{r['scale']}` koji-exporter ms | `{r['scale']}` naive ms | `{r['scale']}` koji-exporter / naive |"
+        rule += "---:|---:|---:|"
+    if len(results) > 1:
+        first, last = results[0]["scale"], results[-1]["scale"]
+        head += f" koji-exporter {last} / {first} | naive {last} / {first} |"
+        rule += "---:|---:|"
+    return [head, rule]
+
+
+def render_traffic(results, opts):
     """The headline: database time per scrape of both exporters' real steady-state traffic."""
     scales = [r["scale"] for r in results]
-    first, last = results[0], results[-1]
     grow = len(results) > 1
     lines = [
         "### Database time per scrape in the steady state, as the server logged it",
@@ -498,7 +523,8 @@ def render_traffic(results):
         "Each exporter connects as its own role, and the server logs every statement of those two roles with "
         "its duration (`bench/serverlog.py`): parse, bind and execute steps of what was really sent, including "
         "statements sent only when something new turned up. Figures are the sums over the steady phase "
-        "(start-up work finished, `koji-sim live` running) divided by that exporter's number of scrapes. "
+        "(start-up work finished, `koji-sim live` running, one scrape of each exporter every "
+        f"{opts['scrape_interval']:g} s) divided by that exporter's number of scrapes. "
         "naive: query-exporter running the plain GROUP BY queries of `bench/naive-queries.sql` on every scrape.",
         "",
     ]
@@ -512,14 +538,7 @@ def render_traffic(results):
     lines += ["Non-terminal tasks (the set every scrape reads) and missing ids the engine watches "
               "(`koji_exporter_task_id_gaps`; each is looked up every scrape for 10 s, then once a minute): "
               + "; ".join(queue) + ".", ""]
-    head, rule = "| family |", "|---|"
-    for s in scales:
-        head += f" `{s}` koji-exporter ms | `{s}` naive ms | `{s}` koji-exporter / naive |"
-        rule += "---:|---:|---:|"
-    if grow:
-        head += f" koji-exporter {last['scale']} / {first['scale']} | naive {last['scale']} / {first['scale']} |"
-        rule += "---:|---:|"
-    lines += [head, rule]
+    lines += comparison_header(results)
     views = [(traffic(r, "ours")[0], traffic(r, "naive")[0]) for r in results]
     names = []
     for ours, naive in views:
@@ -570,7 +589,7 @@ def render(results, opts):
             for r in results) + ".",
         "",
     ]
-    lines += render_traffic(results)
+    lines += render_traffic(results, opts)
     lines += [
         "### Cost of each statement, by family (EXPLAIN (ANALYZE, TIMING OFF, BUFFERS), second of two runs)",
         "",
@@ -578,15 +597,7 @@ def render(results, opts):
         "not added up); naive: the plain GROUP BY queries of `bench/naive-queries.sql`, all run on every scrape.",
         "",
     ]
-    head = "| family |"
-    rule = "|---|"
-    for s in scales:
-        head += f" `{s}` koji-exporter ms | `{s}` naive ms | `{s}` koji-exporter / naive |"
-        rule += "---:|---:|---:|"
-    if grow:
-        head += f" koji-exporter {last['scale']} / {first['scale']} | naive {last['scale']} / {first['scale']} |"
-        rule += "---:|---:|"
-    lines += [head, rule]
+    lines += comparison_header(results)
     for fam in families:
         row = f"| {fam} |"
         for r in results:
@@ -685,7 +696,8 @@ def render(results, opts):
     e2e("process CPU over the whole run (s)", lambda r: r["ours_proc"][0], lambda r: r["qe_proc"][0], 1)
     e2e("peak RSS (MiB)", lambda r: r["ours_proc"][1], lambda r: r["qe_proc"][1], 0)
     lines += ["", "Ratio: query-exporter / koji-exporter. Steady state: " + "; ".join(
-        f"`{r['scale']}` {len(r['ours_steady'])} scrapes of each exporter, alternating, over {r['steady_seconds']:.0f} s"
+        f"`{r['scale']}` {len(r['ours_steady'])} scrapes of each exporter, one pair every {opts['scrape_interval']:g} s "
+        f"({r['late_ticks']} late), over {r['steady_seconds']:.0f} s"
         for r in results) + ". koji-exporter's CPU includes the task history pass and the catalog recounts.", ""]
 
     tasks = [(traffic(r, "ours")[0].get("tasks", 0.0), traffic(r, "naive")[0].get("tasks", 0.0)) for r in results]
