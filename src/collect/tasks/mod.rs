@@ -15,10 +15,12 @@
 //! commits land within moments, rollbacks never do, so a gap is looked up on every scrape only
 //! while it is young ([`GAP_EAGER`]) and then once per [`GAP_RECHECK`]: the per-scrape cost
 //! follows the rate at which gaps appear rather than that rate times the grace period, and a
-//! task that commits later than that is counted at most [`GAP_RECHECK`] late. Two things the engine cannot see incrementally: terminal tasks deleted by
-//! koji-sweep-db, and an admin forcing a terminal task back to ASSIGNED (that one it notices,
-//! because the task shows up among the non-terminal ones, and it asks for a reconciliation). A
-//! periodic reconciliation (a fresh full pass) corrects both.
+//! task that commits later than that is counted at most [`GAP_RECHECK`] late.
+//!
+//! Two things the engine cannot see incrementally: terminal tasks deleted by koji-sweep-db, and
+//! an admin forcing a terminal task back to ASSIGNED (that one it notices, because the task
+//! shows up among the non-terminal ones, and it asks for a reconciliation). A periodic
+//! reconciliation (a fresh full pass) corrects both.
 
 pub mod aggregate;
 pub mod attribution;
