@@ -51,6 +51,13 @@ select id, state, channel_id, host_id, parent, waiting, weight,
 from task
 where id = any($2)
 
+-- name: id_probe
+-- Whether task ids were handed out again (a restore from backup, a failover to a lagging
+-- replica): the highest id, and the create time of the task with id $1 (the newest one the
+-- engine counted). Two primary-key probes.
+select (select max(id) from task) as max_id,
+       (select extract(epoch from create_time)::float8 from task where id = $1) as created
+
 -- name: channel_names
 select id, convert_to(name, 'SQL_ASCII') as name from channels
 

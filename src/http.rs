@@ -2,9 +2,11 @@
 //!
 //! [`app`] builds the router without binding a socket, so tests drive it with `oneshot`;
 //! [`serve`] puts it behind the web configuration's authentication and `crate::web`'s listener.
-//! The metrics handler always answers 200: a sick database shows as `koji_up 0` and failed
-//! families in the body, which Prometheus can alert on, instead of a failed scrape that looks
-//! the same as a dead exporter.
+//! The metrics handler answers 200 whatever the database does: a sick database shows as
+//! `koji_up 0` and failed families in the body, which Prometheus can alert on, instead of a
+//! failed scrape that looks the same as a dead exporter. The one 503 is for a scrape whose
+//! deadline passed while it waited for another scrape's collection: the exporter, not the
+//! database, could not answer in time, and an empty body would claim `koji_up 0`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,7 +89,10 @@ pub async fn serve(
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let deadline = scrape_deadline(state.scrape_timeout, &headers);
     let format = exposition::negotiate(headers.get(header::ACCEPT).and_then(|value| value.to_str().ok()));
-    let snapshot = state.collector.scrape(deadline).await;
+    let snapshot = match state.collector.scrape(deadline).await {
+        Ok(snapshot) => snapshot,
+        Err(busy) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{busy}; try again\n")).into_response(),
+    };
     let body = exposition::render(&snapshot, &state.build, format);
     ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
 }

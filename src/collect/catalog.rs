@@ -165,6 +165,10 @@ impl NameFilter {
     }
 }
 
+/// Pause after a background cycle that could not reach the database, when shorter than the
+/// refresh interval.
+const UNREACHABLE_RETRY: Duration = Duration::from_secs(5);
+
 /// The background settings, compiled.
 #[derive(Debug)]
 struct Settings {
@@ -227,17 +231,31 @@ async fn background(inner: Weak<Inner>, db: Database) {
         let Some(strong) = inner.upgrade() else { return };
         let started = Instant::now();
         let settings = &strong.settings;
-        match timeout(settings.recount_timeout, state.cycle(&db, settings)).await {
+        let unreachable = match timeout(settings.recount_timeout, state.cycle(&db, settings)).await {
             Ok(Ok(mut result)) => {
                 result.duration_seconds = started.elapsed().as_secs_f64();
                 if let Ok(mut slot) = strong.latest.lock() {
                     *slot = Some((Arc::new(result), started));
                 }
+                false
             }
-            Ok(Err(error)) => tracing::warn!(%error, "catalog recount failed; scrapes keep the previous result"),
-            Err(_) => tracing::warn!("catalog recount ran out of catalog.recount_timeout_seconds"),
-        }
-        let pause = settings.refresh_interval;
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "catalog recount failed; scrapes keep the previous result");
+                matches!(
+                    error,
+                    sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Protocol(_)
+                )
+            }
+            Err(_) => {
+                tracing::warn!("catalog recount ran out of catalog.recount_timeout_seconds");
+                false
+            }
+        };
+        // A cycle that could not reach the database is tried again soon, so that the catalog
+        // returns within seconds of the database rather than a refresh interval; a cycle that
+        // failed on the database (a timeout at scale) waits the whole interval, not to hammer it.
+        let pause =
+            if unreachable { settings.refresh_interval.min(UNREACHABLE_RETRY) } else { settings.refresh_interval };
         drop(strong);
         tokio::time::sleep(pause).await;
     }

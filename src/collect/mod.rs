@@ -76,6 +76,13 @@ pub struct Snapshot {
     pub default_max_jobs: u64,
 }
 
+/// A scrape that waited for another scrape's collection until its own deadline passed.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[error("this scrape's deadline ({:.1} s) passed while another scrape's collection was still running", deadline.as_secs_f64())]
+pub struct Busy {
+    pub deadline: Duration,
+}
+
 /// How one family fared.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
@@ -150,8 +157,10 @@ pub struct Collector {
     /// After a failed pass, none starts again before this instant.
     history_retry_at: Arc<std::sync::Mutex<Option<Instant>>>,
     family_timeouts: FamilyTimeouts,
-    /// The last collection and when it finished, behind the lock that makes scrapes share one.
-    flight: tokio::sync::Mutex<Option<(Instant, Arc<Snapshot>)>>,
+    /// Held while a collection runs, so that scrapes share one.
+    flight: tokio::sync::Mutex<()>,
+    /// The last collection and when it finished; its lock is never held across I/O.
+    last: std::sync::Mutex<Option<(Instant, Arc<Snapshot>)>>,
     recovery_conflict_retries: AtomicU64,
     /// The catalog family's background state; None when the family is disabled.
     catalog: Option<catalog::Catalog>,
@@ -168,7 +177,8 @@ impl Collector {
             default_max_jobs: u64::from(settings.default_max_jobs),
             task_settings: settings.tasks,
             family_timeouts: settings.timeouts,
-            flight: tokio::sync::Mutex::new(None),
+            flight: tokio::sync::Mutex::new(()),
+            last: std::sync::Mutex::new(None),
             recovery_conflict_retries: AtomicU64::new(0),
             task_state: Arc::default(),
             history_running: Arc::default(),
@@ -185,23 +195,39 @@ impl Collector {
 
     /// Collects every family, spending at most `deadline` in total. Concurrent callers share
     /// one collection: a scrape that arrives while another runs waits for it and serves its
-    /// result, so two Prometheus servers never double the database's work.
-    pub async fn scrape(&self, deadline: Duration) -> Arc<Snapshot> {
+    /// result, so two Prometheus servers never double the database's work. A scrape whose
+    /// deadline passes while it waits gets [`Busy`], never an empty snapshot: that would say
+    /// `koji_up 0` about a database that is answering the other scrape.
+    pub async fn scrape(&self, deadline: Duration) -> Result<Arc<Snapshot>, Busy> {
         let arrived = Instant::now();
-        let Ok(mut last) = timeout(deadline, self.flight.lock()).await else {
-            let mut snapshot = Snapshot { default_max_jobs: self.default_max_jobs, ..Snapshot::default() };
-            snapshot.outcomes = self.failed_families(arrived.elapsed());
-            return Arc::new(snapshot);
+        let Ok(_flight) = timeout(deadline, self.flight.lock()).await else {
+            // The collection waited for may have finished in the same instant.
+            if let Some(snapshot) = self.finished_since(arrived) {
+                return Ok(snapshot);
+            }
+            let busy = Busy { deadline };
+            tracing::warn!(
+                deadline_seconds = deadline.as_secs_f64(),
+                "{busy}; raise this scraper's scrape_timeout or look for the slow family in koji_exporter_collector_duration_seconds"
+            );
+            return Err(busy);
         };
-        if let Some((finished_at, snapshot)) = last.as_ref()
-            && *finished_at >= arrived
-        {
-            return Arc::clone(snapshot);
+        if let Some(snapshot) = self.finished_since(arrived) {
+            return Ok(snapshot);
         }
         let remaining = deadline.saturating_sub(arrived.elapsed());
         let snapshot = Arc::new(self.collect(remaining).await);
-        *last = Some((Instant::now(), Arc::clone(&snapshot)));
-        snapshot
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some((Instant::now(), Arc::clone(&snapshot)));
+        }
+        Ok(snapshot)
+    }
+
+    /// The last collection, if it finished at or after `instant`.
+    fn finished_since(&self, instant: Instant) -> Option<Arc<Snapshot>> {
+        let last = self.last.lock().ok()?;
+        let (finished_at, snapshot) = last.as_ref()?;
+        (*finished_at >= instant).then(|| Arc::clone(snapshot))
     }
 
     /// One collection of every family, without sharing.

@@ -151,3 +151,29 @@ async fn a_connection_cut_mid_query_or_killed_by_a_restart_fails_one_scrape_at_m
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn catalog_metrics_return_within_seconds_of_the_database() {
+    let db = TestDb::with_fixture(Level::V1_35, "hosts_edge_cases").await;
+    let proxy = Proxy::start(crate::support::host_port(&admin_url().await)).await;
+    proxy.set(ProxyMode::Down);
+    let config = config_for(&proxy.url(&admin_url().await, &db.name));
+    assert!(config.catalog.refresh_interval_seconds >= 30.0, "the default refresh interval is long");
+    let state = state_for(&config);
+    let (metrics, _) = timed_scrape(&state).await;
+    assert_eq!(metrics.value("koji_up"), 0.0);
+    assert_eq!(metrics.value("koji_exporter_catalog_available"), 0.0);
+    // Give the background recount time to try, and fail, while the database is down.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    proxy.set(ProxyMode::Forward);
+    let back = Instant::now();
+    loop {
+        let (metrics, _) = timed_scrape(&state).await;
+        if metrics.value("koji_up") == 1.0 && metrics.value("koji_exporter_catalog_available") == 1.0 {
+            break;
+        }
+        assert!(back.elapsed() < Duration::from_secs(15), "catalog still absent:\n{}", metrics.text);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

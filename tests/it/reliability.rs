@@ -133,3 +133,35 @@ async fn a_primary_reports_zero_lag_and_current_data() {
     assert!((metrics.value("koji_exporter_data_timestamp_seconds") - now).abs() < 60.0);
     assert_eq!(metrics.value("koji_exporter_recovery_conflict_retries_total"), 0.0);
 }
+
+#[tokio::test]
+async fn a_scrape_that_waits_out_its_deadline_behind_another_never_reports_the_database_down() {
+    let db = TestDb::with_fixture(Level::V1_35, "hosts_edge_cases").await;
+    let mut config = slow_friendly_config(&db);
+    config.hosts.timeout_seconds = 3.0;
+    let state = state_for(&config);
+    crate::tasks::scrape_when_ready(&state).await;
+    let lock = lock_table(&db, "host_channels").await;
+    // A scraper with a 6 s deadline starts a collection that waits 3 s on the lock ...
+    let patient = {
+        let state = state.clone();
+        tokio::spawn(async move { request(&state, "GET", "/metrics", &[]).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // ... and one with a 1 s deadline arrives while it runs.
+    let started = Instant::now();
+    let hurried = request(&state, "GET", "/metrics", &[("x-prometheus-scrape-timeout-seconds", "1.5")]).await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "the hurried scrape kept to its deadline, took {took:?}");
+    assert!(
+        !(hurried.status == StatusCode::OK && Metrics::parse(&hurried.body).get("koji_up") == Some(0.0)),
+        "a healthy database was reported down:\n{}",
+        hurried.body
+    );
+    assert_eq!(hurried.status, StatusCode::SERVICE_UNAVAILABLE, "{}", hurried.body);
+    assert!(hurried.body.contains("deadline"), "{}", hurried.body);
+    drop(lock);
+    let patient = patient.await.unwrap();
+    assert_eq!(patient.status, StatusCode::OK);
+    assert_eq!(Metrics::parse(&patient.body).value("koji_up"), 1.0);
+}

@@ -249,3 +249,90 @@ async fn side_tags_are_folded_into_other_unless_configured() {
     let named = scrape_when_ready(&state_for(&config)).await;
     assert_eq!(named.value(&series("f40-build-side-4242")), 1.0);
 }
+
+/// Per method, the number of tasks and of CLOSED ones, counted in the database by the test.
+async fn recount_by_method(db: &TestDb) -> (BTreeMap<String, f64>, BTreeMap<String, f64>) {
+    let rows: Vec<(String, i64, i64)> =
+        sqlx::query_as("select coalesce(method, ''), count(*), count(*) filter (where state = 2) from task group by 1")
+            .fetch_all(&db.writer)
+            .await
+            .unwrap();
+    let created = rows.iter().map(|(method, n, _)| (method.clone(), *n as f64)).collect();
+    let closed = rows.iter().filter(|(_, _, n)| *n > 0).map(|(method, _, n)| (method.clone(), *n as f64)).collect();
+    (created, closed)
+}
+
+/// A counter family summed per method over channel and tag, leaving out zero sums.
+fn by_method(metrics: &Metrics, name: &str) -> BTreeMap<String, f64> {
+    let mut sums = BTreeMap::new();
+    for (series, value) in metrics.family(name) {
+        let method = series.split("method=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("");
+        *sums.entry(method.to_owned()).or_insert(0.0) += value;
+    }
+    sums.retain(|_, sum| *sum > 0.0);
+    sums
+}
+
+/// Scrapes until the totals per method agree with the database, or fails after 20 s.
+async fn assert_totals_converge(db: &TestDb, state: &AppState) {
+    let (created, closed) = recount_by_method(db).await;
+    let started = Instant::now();
+    loop {
+        let metrics = scrape(state).await;
+        let ready = metrics.get("koji_exporter_task_history_ready") == Some(1.0);
+        if ready
+            && by_method(&metrics, "koji_tasks_total") == created
+            && by_method(&metrics, "koji_task_succeed_total") == closed
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "totals never matched the database: created {:?} vs {created:?}, closed {:?} vs {closed:?}",
+            by_method(&metrics, "koji_tasks_total"),
+            by_method(&metrics, "koji_task_succeed_total"),
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn task_ids_reused_after_a_restore_are_noticed_and_recounted() {
+    let db = TestDb::with_fixture(Level::V1_35, "hosts_edge_cases").await;
+    db.load("migrations-fixtures/fixtures/tasks_history.sql").await;
+    // Far longer than the test: only the engine's own check can trigger the recount.
+    let mut config = db.config();
+    config.tasks.reconcile_interval_seconds = 86_400.0;
+    let state = state_for(&config);
+    scrape_when_ready(&state).await;
+    assert_totals_converge(&db, &state).await;
+
+    // A restore from a backup taken before tasks 26 and 27 existed; the hub then hands out
+    // the same ids again, to other tasks.
+    db.exec("delete from task where id in (26, 27)").await;
+    db.exec(
+        "insert into task (id, state, create_time, start_time, completion_time, channel_id, host_id, owner, method, arch, request) values
+         (26, 2, '2026-11-02 08:00:00+00', '2026-11-02 08:00:05+00', '2026-11-02 08:03:00+00', 2, 5, 1, 'newRepo', 'noarch',
+          '<?xml version=''1.0''?><methodCall><methodName>newRepo</methodName><params><param><value><int>3</int></value></param></params></methodCall>'),
+         (27, 2, '2026-11-02 08:10:00+00', '2026-11-02 08:10:05+00', '2026-11-02 08:20:00+00', 2, 5, 1, 'newRepo', 'noarch',
+          '<?xml version=''1.0''?><methodCall><methodName>newRepo</methodName><params><param><value><int>3</int></value></param></params></methodCall>')",
+    )
+    .await;
+    assert_totals_converge(&db, &state).await;
+}
+
+#[tokio::test]
+async fn task_ids_that_went_backwards_are_noticed_and_recounted() {
+    let db = TestDb::with_fixture(Level::V1_35, "hosts_edge_cases").await;
+    db.load("migrations-fixtures/fixtures/tasks_history.sql").await;
+    let mut config = db.config();
+    config.tasks.reconcile_interval_seconds = 86_400.0;
+    let state = state_for(&config);
+    scrape_when_ready(&state).await;
+
+    // A failover to a replica that had not yet received the newest tasks: the CLOSED
+    // tagNotification task 26 and the FREE task 27 never happened there.
+    db.exec("delete from task where id in (26, 27)").await;
+    db.exec("select setval('task_id_seq', 25)").await;
+    assert_totals_converge(&db, &state).await;
+}

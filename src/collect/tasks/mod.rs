@@ -17,6 +17,13 @@
 //! follows the rate at which gaps appear rather than that rate times the grace period, and a
 //! task that commits later than that is counted at most [`GAP_RECHECK`] late.
 //!
+//! Ids handed out again (a database restored from a backup, a failover to a replica that had
+//! not received the newest tasks) would make the engine mix two histories: ids at or below the
+//! highest seen are never read again. Each scrape therefore checks, with two primary-key probes,
+//! that the highest id did not go back and that the newest task counted still has the create
+//! time it had; when either fails the totals are dropped and recounted at once
+//! ([`Engine::ids_reused`]).
+//!
 //! Two things the engine cannot see incrementally: terminal tasks deleted by koji-sweep-db, and
 //! an admin forcing a terminal task back to ASSIGNED (that one it notices, because the task
 //! shows up among the non-terminal ones, and it asks for a reconciliation). A periodic
@@ -113,6 +120,8 @@ pub struct Engine {
     pub aggregates: Aggregates,
     /// Highest task id taken into account.
     max_seen: i32,
+    /// Create time of the task with id `max_seen`, to notice the id naming another task later.
+    max_seen_created: Option<f64>,
     /// Tasks counted as existing but not (yet) as finished: non-terminal or unknown state.
     tracked: HashMap<i32, TaskKey>,
     /// Ids below `max_seen` not visible yet.
@@ -140,6 +149,7 @@ impl Engine {
         Engine {
             aggregates: Aggregates::default(),
             max_seen: 0,
+            max_seen_created: None,
             tracked: HashMap::new(),
             gaps: HashMap::new(),
             needs_reconcile: false,
@@ -259,7 +269,21 @@ impl Engine {
         self.max_seen = self.max_seen.max(id);
     }
 
+    /// Why the database no longer holds the history the totals were built from, if it does not:
+    /// the highest id went back, or the newest task counted now has another create time.
+    pub async fn ids_reused(&self, conn: &mut PgConnection) -> Result<Option<String>, sqlx::Error> {
+        if self.max_seen == 0 {
+            return Ok(None);
+        }
+        let (max_id, created): (Option<i32>, Option<f64>) =
+            sqlx::query_as(sql::statement("tasks", "id_probe")).bind(self.max_seen).fetch_one(conn).await?;
+        Ok(id_reuse(self.max_seen, self.max_seen_created, max_id, created))
+    }
+
     fn take_new(&mut self, row: &TaskRow, attributor: &Attributor, settings: &TasksSettings) {
+        if row.id == self.max_seen {
+            self.max_seen_created = Some(row.create_time);
+        }
         let key = settings.key(row, attributor.tag_of(row.id).unwrap_or(""));
         self.aggregates.created(&key, 1);
         match row.finished() {
@@ -276,6 +300,20 @@ impl Engine {
 
     pub fn gap_count(&self) -> usize {
         self.gaps.len()
+    }
+}
+
+/// The verdict of [`Engine::ids_reused`] from what the probe found (pure).
+fn id_reuse(max_seen: i32, seen_created: Option<f64>, max_id: Option<i32>, created: Option<f64>) -> Option<String> {
+    let max_id = max_id.unwrap_or(0);
+    if max_id < max_seen {
+        return Some(format!("the highest task id went back from {max_seen} to {max_id}"));
+    }
+    match (seen_created, created) {
+        (Some(seen), Some(now)) if seen.to_bits() != now.to_bits() => {
+            Some(format!("task {max_seen} is another task than the one counted (its create time changed)"))
+        }
+        _ => None,
     }
 }
 
@@ -344,6 +382,13 @@ pub async fn fetch(
     state: &mut TasksState,
     settings: &TasksSettings,
 ) -> Result<TasksSnapshot, sqlx::Error> {
+    if let Some(engine) = state.engine.as_ref()
+        && let Some(reason) = engine.ids_reused(conn).await?
+    {
+        tracing::warn!(%reason, "task ids were handed out again (a restore or failover?); the task totals are recounted from the history");
+        // Tags cached by task id may belong to the old tasks too.
+        *state = TasksState::default();
+    }
     let nonterminal = nonterminal(conn).await?;
     if let Some(engine) = state.engine.as_mut() {
         engine.advance(conn, &mut state.attributor, settings, &nonterminal).await?;
@@ -388,5 +433,17 @@ mod tests {
         assert!(!looked_at_9.due(at(10)), "past the eager window, looked at 1 s ago");
         assert!(!looked_at_9.due(at(68)));
         assert!(looked_at_9.due(at(69)), "a full recheck period after the last look");
+    }
+
+    #[test]
+    fn reused_ids_are_told_from_new_tasks_and_deletions() {
+        let seen = Some(1_700_000_000.25);
+        assert_eq!(id_reuse(0, None, None, None), None, "nothing counted yet");
+        assert_eq!(id_reuse(27, seen, Some(27), seen), None, "nothing new");
+        assert_eq!(id_reuse(27, seen, Some(40), seen), None, "new tasks above");
+        assert_eq!(id_reuse(27, seen, Some(40), None), None, "the newest counted task was deleted, more came");
+        assert!(id_reuse(27, seen, Some(25), None).unwrap().contains("went back from 27 to 25"));
+        assert!(id_reuse(27, seen, None, None).unwrap().contains("went back from 27 to 0"));
+        assert!(id_reuse(27, seen, Some(27), Some(1_700_000_100.0)).unwrap().contains("another task"));
     }
 }
