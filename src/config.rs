@@ -384,10 +384,11 @@ pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Config, ConfigE
                 file.display()
             )));
         }
+        check_toml_syntax(file)?;
         figment = figment.merge(Toml::file_exact(file));
     }
     figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__")).merge(overrides.into_figment());
-    let mut config: Config = figment.extract().map_err(|error| describe_figment_error(&error))?;
+    let mut config: Config = figment.extract().map_err(|error| describe_figment_error(&error, file))?;
     for file in config.custom_files.clone() {
         config.custom.extend(load_custom_file(&file)?);
     }
@@ -421,21 +422,55 @@ fn load_custom_file(file: &Path) -> Result<Vec<CustomMetricConfig>, ConfigError>
     Ok(parsed.metric)
 }
 
-fn describe_figment_error(error: &figment::Error) -> ConfigError {
+/// A syntax error of the file as one line, with line and column (figment would quote the
+/// offending line over several lines and name no key).
+fn check_toml_syntax(file: &Path) -> Result<(), ConfigError> {
+    let text = std::fs::read_to_string(file).map_err(|error| {
+        ConfigError(format!("configuration file {} cannot be read ({error}); make it readable", file.display()))
+    })?;
+    let Err(error) = text.parse::<toml::Table>() else { return Ok(()) };
+    let at = error.span().map(|span| {
+        let before = &text[..span.start.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |tail| tail.chars().count()) + 1;
+        format!(" at line {line}, column {column}")
+    });
+    Err(ConfigError(format!(
+        "configuration file {} is not valid TOML{}: {}; fix its syntax",
+        file.display(),
+        at.unwrap_or_default(),
+        error.message().replace('\n', " ").trim_end()
+    )))
+}
+
+fn describe_figment_error(error: &figment::Error, file: Option<&Path>) -> ConfigError {
     let mut path = error.path.clone();
-    if let figment::error::Kind::UnknownField(field, _) = &error.kind {
+    // figment's path of an unknown field usually ends with the field already.
+    if let figment::error::Kind::UnknownField(field, _) = &error.kind
+        && path.last() != Some(field)
+    {
         path.push(field.clone());
     }
     let key = if path.is_empty() { "(top level)".to_owned() } else { path.join(".") };
     let source = error
         .metadata
         .as_ref()
-        .map(|metadata| match &metadata.source {
-            Some(source) => format!(" (from {source})"),
-            None => format!(" (from {})", metadata.name),
+        .map(|metadata| match (&metadata.source, file) {
+            // The file as the user gave it, not relative to some other directory.
+            (Some(figment::Source::File(_)), Some(file)) => format!(" (in {})", file.display()),
+            (Some(source), _) => format!(" (from {source})"),
+            (None, _) if metadata.name.contains("environment") => {
+                let variable: Vec<String> = path.iter().map(|part| part.to_ascii_uppercase()).collect();
+                format!(" (from the environment variable {ENV_PREFIX}{})", variable.join("__"))
+            }
+            (None, _) => format!(" (from {})", metadata.name),
         })
         .unwrap_or_default();
+    let from_environment = error.metadata.as_ref().is_some_and(|metadata| metadata.name.contains("environment"));
     let fix = match &error.kind {
+        figment::error::Kind::UnknownField(..) if from_environment => {
+            "remove it or correct its spelling; a section and its key are joined by two underscores, as in KOJI_EXPORTER_DATABASE__URL"
+        }
         figment::error::Kind::UnknownField(..) => {
             "remove it or correct its spelling (config/example.toml lists every key)"
         }

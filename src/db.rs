@@ -22,6 +22,8 @@ use crate::schema::SchemaFeatures;
 #[derive(Debug, Clone)]
 pub struct Database {
     pub pool: PgPool,
+    /// Where the server listens, for the quick reachability check of [`Database::acquire`].
+    target: Target,
     features: Arc<RwLock<Option<SchemaFeatures>>>,
     /// One permit: background passes (the task history, the catalog recount) take turns on a
     /// single pool connection, so the others always remain for scrapes.
@@ -32,6 +34,7 @@ impl Database {
     /// Builds the pool without connecting.
     pub fn connect_lazy(config: &DatabaseConfig) -> Result<Self, DbConfigError> {
         let options = connect_options(config)?;
+        let target = Target::of(&options);
         let features: Arc<RwLock<Option<SchemaFeatures>>> = Arc::default();
         let detected = Arc::clone(&features);
         let pool = PgPoolOptions::new()
@@ -53,7 +56,29 @@ impl Database {
                 })
             })
             .connect_lazy_with(options);
-        Ok(Self { pool, features, background: Arc::new(tokio::sync::Semaphore::new(1)) })
+        Ok(Self { pool, target, features, background: Arc::new(tokio::sync::Semaphore::new(1)) })
+    }
+
+    /// A pool connection within `wait`, or what went wrong in words. The pool retries a refused
+    /// connection until its time-out and then reports only that it timed out; so while the pool
+    /// holds no idle connection, the server's address is tried first with a bare TCP (or Unix socket)
+    /// connect, closed again before a byte is sent (PostgreSQL logs nothing for that): a refused
+    /// connection or an unknown host costs milliseconds and says so.
+    pub async fn acquire(&self, wait: Duration) -> Result<PoolConnection<Postgres>, String> {
+        // `size()` counts connection attempts in progress too (a background pass retrying a
+        // refused port), so the test is for an idle connection to hand out.
+        if self.pool.num_idle() == 0 {
+            match tokio::time::timeout(wait, self.target.reachable()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => return Err(error),
+                Err(_) => return Err(format!("{} did not accept a connection within {wait:?}", self.target)),
+            }
+        }
+        match tokio::time::timeout(wait, self.pool.acquire()).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(error)) => Err(describe(&error, &self.target)),
+            Err(_) => Err(format!("no connection to {} within {wait:?}", self.target)),
+        }
     }
 
     /// A pool connection for long background work, once no other background pass holds one.
@@ -69,6 +94,86 @@ impl Database {
     /// Schema features found by the most recent new connection, if any connection succeeded yet.
     pub fn features(&self) -> Option<SchemaFeatures> {
         self.features.read().ok().and_then(|slot| *slot)
+    }
+}
+
+/// Where the server listens: a TCP host and port, or a Unix socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    Tcp(String, u16),
+    Socket(std::path::PathBuf),
+}
+
+impl Target {
+    fn of(options: &PgConnectOptions) -> Self {
+        // As libpq: a host that is a path names the directory of the server's socket.
+        let socket = options.get_socket().cloned().or_else(|| {
+            let host = options.get_host();
+            host.starts_with('/').then(|| std::path::PathBuf::from(host))
+        });
+        match socket {
+            Some(dir) => Target::Socket(dir.join(format!(".s.PGSQL.{}", options.get_port()))),
+            None => Target::Tcp(options.get_host().to_owned(), options.get_port()),
+        }
+    }
+
+    async fn reachable(&self) -> Result<(), String> {
+        let result = match self {
+            Target::Tcp(host, port) => tokio::net::TcpStream::connect((host.as_str(), *port)).await.map(drop),
+            #[cfg(unix)]
+            Target::Socket(path) => tokio::net::UnixStream::connect(path).await.map(drop),
+            #[cfg(not(unix))]
+            Target::Socket(_) => Ok(()),
+        };
+        result.map_err(|error| describe_io(&error, self))
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Tcp(host, port) => write!(f, "{host}:{port}"),
+            Target::Socket(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// A driver error as one line that says what happened and where to look.
+fn describe(error: &sqlx::Error, target: &Target) -> String {
+    match error {
+        sqlx::Error::Io(io) => describe_io(io, target),
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            let hint = match code.as_ref() {
+                "28P01" => "; check database.password, database.password_file or ~/.pgpass",
+                "28000" => "; the server's pg_hba.conf refuses this role, host or database",
+                "3D000" => "; check database.dbname or the database in database.url",
+                "57P03" => "; the server is starting up or shutting down",
+                "53300" => "; the server has no connection slots left",
+                _ => "",
+            };
+            format!("{} refused the session: {} (SQLSTATE {code}){hint}", target, db.message())
+        }
+        sqlx::Error::Tls(tls) => format!("TLS with {target} failed: {tls}"),
+        sqlx::Error::PoolTimedOut => format!("no connection to {target} within the connect timeout"),
+        other => format!("{target}: {other}"),
+    }
+}
+
+fn describe_io(error: &std::io::Error, target: &Target) -> String {
+    use std::io::ErrorKind;
+    match (error.kind(), target) {
+        (ErrorKind::ConnectionRefused, Target::Tcp(..)) => {
+            format!("connection refused by {target}: is PostgreSQL running and listening there?")
+        }
+        (ErrorKind::NotFound | ErrorKind::ConnectionRefused, Target::Socket(_)) => {
+            format!("no server on the socket {target}: is PostgreSQL running, with this socket directory and port?")
+        }
+        (ErrorKind::TimedOut, _) => format!("connecting to {target} timed out"),
+        _ if error.to_string().contains("lookup") || error.to_string().contains("resolve") => {
+            format!("the host name of {target} cannot be resolved ({error}); check database.host or database.url")
+        }
+        _ => format!("cannot connect to {target}: {error}"),
     }
 }
 
@@ -109,6 +214,20 @@ pub fn connect_options(config: &DatabaseConfig) -> Result<PgConnectOptions, DbCo
         })?,
         None => PgConnectOptions::new(),
     };
+    // libpq's default role is the operating-system user running it, and so is ours when
+    // neither the URL, database.user nor PGUSER names one.
+    let url_names_user = config
+        .url
+        .as_ref()
+        .and_then(|url| url::Url::parse(url.expose()).ok())
+        .is_some_and(|url| !url.username().is_empty() || url.query_pairs().any(|(key, _)| key == "user"));
+    if config.user.is_none()
+        && !url_names_user
+        && std::env::var_os("PGUSER").is_none()
+        && let Some(login) = login_name()
+    {
+        options = options.username(&login);
+    }
     if let Some(host) = &config.host {
         options = options.host(host);
     }
@@ -161,6 +280,11 @@ pub fn connect_options(config: &DatabaseConfig) -> Result<PgConnectOptions, DbCo
     ]))
 }
 
+/// The name of the effective user, as libpq finds it.
+fn login_name() -> Option<String> {
+    nix::unistd::User::from_uid(nix::unistd::geteuid()).ok().flatten().map(|user| user.name)
+}
+
 /// Removes a URL's password from a driver message that may quote the URL.
 fn redact(message: &str, url: &str) -> String {
     let password = url
@@ -201,6 +325,24 @@ mod tests {
         for setting in ["default_transaction_read_only=on", "statement_timeout=5000", "lock_timeout=1000"] {
             assert!(startup.contains(setting), "{startup}");
         }
+    }
+
+    #[test]
+    fn without_a_named_role_the_login_name_is_used_as_libpq_does() {
+        if std::env::var_os("PGUSER").is_some() {
+            return;
+        }
+        let login = login_name().expect("the test runs as a user with a passwd entry");
+        let bare =
+            DatabaseConfig { url: Some(Secret::new("postgres://db.example.org/koji")), ..DatabaseConfig::default() };
+        assert_eq!(connect_options(&bare).unwrap().get_username(), login);
+        let named = DatabaseConfig {
+            url: Some(Secret::new("postgres://koji@db.example.org/koji")),
+            ..DatabaseConfig::default()
+        };
+        assert_eq!(connect_options(&named).unwrap().get_username(), "koji");
+        let field = DatabaseConfig { user: Some("ro".into()), ..bare };
+        assert_eq!(connect_options(&field).unwrap().get_username(), "ro");
     }
 
     #[test]

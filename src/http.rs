@@ -113,16 +113,21 @@ async fn healthy() -> &'static str {
     "OK\n"
 }
 
-/// Ready when a connection answers and the schema has been detected on it.
+/// Ready when a connection answers and a Koji schema was detected on it.
 async fn ready(State(state): State<AppState>) -> Response {
     let database = state.collector.database();
-    let answered = tokio::time::timeout(Duration::from_secs(2), database.pool.acquire()).await;
+    let answered = database.acquire(Duration::from_secs(2)).await;
     match (answered, database.features()) {
-        (Ok(Ok(_)), Some(features)) => {
+        (Ok(_), Some(features)) if features.has_host_tables => {
             (StatusCode::OK, format!("ready: Koji schema {}\n", features.level())).into_response()
         }
-        (Ok(Ok(_)), None) => (StatusCode::SERVICE_UNAVAILABLE, "not ready: schema not detected yet\n").into_response(),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "not ready: database unreachable\n").into_response(),
+        (Ok(_), Some(_)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the database holds no Koji schema (no host tables); point database.url at the Koji database\n",
+        )
+            .into_response(),
+        (Ok(_), None) => (StatusCode::SERVICE_UNAVAILABLE, "not ready: schema not detected yet\n").into_response(),
+        (Err(error), _) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {error}\n")).into_response(),
     }
 }
 

@@ -159,8 +159,11 @@ fn serve(config: Config, security: Security) -> ExitCode {
             basic_auth = active.users.is_some(),
             "serving metrics"
         );
+        let collector = Arc::new(Collector::new(database, settings));
+        // The task history pass and the catalog recount start now, not at the first scrape.
+        collector.start_background().await;
         let state = AppState {
-            collector: Arc::new(Collector::new(database, settings)),
+            collector,
             telemetry_path: config.web.telemetry_path.clone(),
             max_requests: config.web.max_requests,
             scrape_timeout: db::seconds(config.web.scrape_timeout_seconds),

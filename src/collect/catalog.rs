@@ -232,7 +232,8 @@ async fn background(inner: Weak<Inner>, db: Database) {
         let started = Instant::now();
         let settings = &strong.settings;
         let unreachable = match timeout(settings.recount_timeout, state.cycle(&db, settings)).await {
-            Ok(Ok(mut result)) => {
+            Ok(Ok(None)) => false,
+            Ok(Ok(Some(mut result))) => {
                 result.duration_seconds = started.elapsed().as_secs_f64();
                 if let Ok(mut slot) = strong.latest.lock() {
                     *slot = Some((Arc::new(result), started));
@@ -329,10 +330,15 @@ type BuildsKey = (Option<i32>, Option<u64>, i64);
 type RepoRow = (i32, bool, Option<i32>, i64, Option<f64>);
 
 impl Recount {
-    async fn cycle(&mut self, db: &Database, settings: &Settings) -> Result<CachedCatalog, sqlx::Error> {
+    /// One background cycle; None when the database holds no Koji schema (the detection has
+    /// said so once, at WARN; a cycle's failure would say it again every interval).
+    async fn cycle(&mut self, db: &Database, settings: &Settings) -> Result<Option<CachedCatalog>, sqlx::Error> {
         // The pool's background connection: background passes take turns on one connection,
         // so the rest of the pool stays free for scrapes and the pool never grows past its size.
         let (_permit, mut conn) = db.background_connection().await?;
+        if !db.features().is_some_and(|features| features.has_host_tables) {
+            return Ok(None);
+        }
         let mut tx = conn.begin_with(super::BEGIN).await?;
         let millis = settings.recount_timeout.as_millis().to_string();
         sqlx::query(sql::statement("catalog", "recount_statement_timeout")).bind(millis).execute(&mut *tx).await?;
@@ -371,7 +377,7 @@ impl Recount {
             self.tags = Some(count_tags(lists, tagged));
         }
         let tag_counts = self.tags.as_deref().unwrap_or_default();
-        Ok(assemble(settings, lists, tag_counts, builds, &repos, &self.reads))
+        Ok(Some(assemble(settings, lists, tag_counts, builds, &repos, &self.reads)))
     }
 }
 

@@ -260,7 +260,9 @@ impl Collector {
         snapshot.up = true;
         snapshot.server = Some(server);
         snapshot.schema = self.db.features();
-        let Some(features) = snapshot.schema else {
+        // Not a Koji database (wrong database name, say): the families would only fail on
+        // missing tables, every scrape; the detection has said so once, at WARN.
+        let Some(features) = snapshot.schema.filter(|features| features.has_host_tables) else {
             snapshot.outcomes = self.failed_families(started.elapsed());
             return snapshot;
         };
@@ -275,17 +277,8 @@ impl Collector {
         snapshot.tasks = family!(self, &mut conn, "tasks", limits.tasks, deadline_at, snapshot.outcomes, async |tx| {
             tasks::fetch(tx, &mut task_state, settings).await
         });
-        let history_due = match &task_state.engine {
-            None => true,
-            Some(engine) => {
-                engine.needs_reconcile
-                    || engine.built_at.elapsed().is_ok_and(|age| age >= self.task_settings.reconcile_interval)
-            }
-        };
         drop(task_state);
-        if history_due {
-            self.start_history_pass();
-        }
+        self.start_history_pass_if_due().await;
         if let Some(catalog) = &self.catalog {
             let live =
                 family!(self, &mut conn, "catalog", limits.catalog, deadline_at, snapshot.outcomes, async |tx| {
@@ -328,11 +321,7 @@ impl Collector {
 
     async fn connect(&self, deadline_at: Instant) -> Result<PoolConnection<Postgres>, String> {
         let remaining = deadline_at.saturating_duration_since(Instant::now());
-        match timeout(remaining, self.db.pool.acquire()).await {
-            Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(error)) => Err(error.to_string()),
-            Err(_) => Err("no connection within the scrape deadline".to_owned()),
-        }
+        self.db.acquire(remaining).await
     }
 
     /// One attempt at a family, in its own read-only transaction. The attempt gets what is left
@@ -392,6 +381,33 @@ impl Collector {
         }
     }
 
+    /// Starts the background work (the task history pass, the catalog recount) without waiting
+    /// for a first scrape, so that the totals are ready by the time Prometheus asks. Needs the
+    /// Tokio runtime. Scrapes start whatever is not running yet, so calling this is optional.
+    pub async fn start_background(&self) {
+        if let Some(catalog) = &self.catalog {
+            catalog.start(&self.db);
+        }
+        self.start_history_pass_if_due().await;
+    }
+
+    /// Starts a history pass when there are no totals yet, a reconciliation was asked for, or
+    /// the reconciliation interval has passed.
+    async fn start_history_pass_if_due(&self) {
+        let task_state = self.task_state.lock().await;
+        let due = match &task_state.engine {
+            None => true,
+            Some(engine) => {
+                engine.needs_reconcile
+                    || engine.built_at.elapsed().is_ok_and(|age| age >= self.task_settings.reconcile_interval)
+            }
+        };
+        drop(task_state);
+        if due {
+            self.start_history_pass();
+        }
+    }
+
     /// Starts a full pass over the task history in the background, unless one runs or one
     /// failed moments ago. It takes the pool's background connection (shared in turns with the
     /// catalog recount) for its duration; scrapes keep the others. The result replaces the engine; the next scrape catches up from its snapshot.
@@ -410,6 +426,10 @@ impl Collector {
             tracing::info!("task history pass started");
             let result = async {
                 let (_permit, mut conn) = db.background_connection().await?;
+                if !db.features().is_some_and(|features| features.has_host_tables) {
+                    // Not a Koji database: the detection said so at WARN; nothing to count.
+                    return Ok(None);
+                }
                 let mut tx = conn.begin_with(BEGIN).await?;
                 // Batches of a busy database's history may take longer than a scrape's statement
                 // timeout; a failed batch would restart the whole pass.
@@ -417,11 +437,16 @@ impl Collector {
                 let mut attributor = tasks::attribution::Attributor::default();
                 let engine = tasks::Engine::from_history(&mut tx, &mut attributor, &settings).await?;
                 tx.commit().await?;
-                Ok::<_, sqlx::Error>((engine, attributor))
+                Ok::<_, sqlx::Error>(Some((engine, attributor)))
             }
             .await;
             match result {
-                Ok((engine, attributor)) => {
+                Ok(None) => {
+                    if let Ok(mut at) = retry.lock() {
+                        *at = Some(Instant::now() + HISTORY_RETRY);
+                    }
+                }
+                Ok(Some((engine, attributor))) => {
                     let mut state = state.lock().await;
                     state.engine = Some(engine);
                     state.attributor = attributor;

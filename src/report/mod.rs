@@ -356,13 +356,16 @@ pub enum ReportError {
     Database(#[from] sqlx::Error),
     #[error("the database holds no Koji schema this program knows; point --database.url at a Koji database")]
     NotKoji,
+    #[error("cannot connect: {0}")]
+    Connect(String),
 }
 
 const BEGIN: &str = "begin isolation level repeatable read read only";
 
 /// Runs a report end to end on one connection and returns its text.
 pub async fn run(database: &Database, options: &Options, progress: &ProgressBar) -> Result<String, ReportError> {
-    let mut conn = database.pool.acquire().await?;
+    let wait = database.pool.options().get_acquire_timeout();
+    let mut conn = database.acquire(wait).await.map_err(ReportError::Connect)?;
     let features = database.features().filter(|f| f.has_host_tables).ok_or(ReportError::NotKoji)?;
     let mut tx = conn.begin_with(BEGIN).await?;
     let text = if options.explain {

@@ -8,9 +8,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::{Level, Metrics, TestDb};
 
-const BIN: &str = env!("CARGO_BIN_EXE_koji-exporter");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_koji-exporter");
 
-fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(BIN);
     command.args(args).env_remove("RUST_LOG");
     for (key, _) in std::env::vars().filter(|(key, _)| key.starts_with("KOJI_EXPORTER_")) {
@@ -19,11 +19,11 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     command.envs(env.iter().copied()).output().expect("run koji-exporter")
 }
 
-fn stderr(output: &Output) -> String {
+pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-fn write_temp(name: &str, content: &str) -> std::path::PathBuf {
+pub(crate) fn write_temp(name: &str, content: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("koji-exporter-it-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
@@ -100,7 +100,7 @@ fn check_config_prints_the_effective_configuration_with_secrets_masked() {
     assert!(stdout.contains("scrape_timeout_seconds = 9"), "{stdout}");
 }
 
-async fn http_get(port: u16, path: &str) -> Option<String> {
+pub(crate) async fn http_get(port: u16, path: &str) -> Option<String> {
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.ok()?;
@@ -109,7 +109,7 @@ async fn http_get(port: u16, path: &str) -> Option<String> {
     Some(response)
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 

@@ -8,6 +8,7 @@ mod binary;
 mod catalog;
 mod custom;
 mod exposition_formats;
+mod first_hour;
 mod hostile_data;
 mod hostile_http;
 mod hosts;
