@@ -155,8 +155,12 @@ pub fn section(by: By, rows: &[CapacityRow]) -> Section {
         By::Arch => vec![column("channel", "channel"), column("arch", "arch")],
         By::Channel | By::Method => vec![column("channel", "channel")],
     };
+    // Per host a count of enabled hosts is only ever 0 or 1: say whether the host is enabled.
+    columns.push(match by {
+        By::Host => column("enabled", "enabled"),
+        _ => column("enabled_hosts", "hosts"),
+    });
     columns.extend([
-        column("enabled_hosts", "hosts"),
         column("capacity", "capacity"),
         column("tasks", "tasks"),
         column("average_load", "avg load"),
@@ -170,7 +174,10 @@ pub fn section(by: By, rows: &[CapacityRow]) -> Section {
         .map(|row| {
             let mut cells: Vec<Value> = row.key.iter().cloned().map(Value::Text).collect();
             cells.extend([
-                Value::Int(row.hosts as i64),
+                match by {
+                    By::Host => Value::Text(if row.hosts > 0 { "yes" } else { "no" }.to_owned()),
+                    _ => Value::Int(row.hosts as i64),
+                },
                 Value::Number(row.capacity),
                 Value::Int(row.tasks as i64),
                 Value::Number(row.load.average),
@@ -194,7 +201,10 @@ pub fn section(by: By, rows: &[CapacityRow]) -> Section {
         columns,
         rows,
         notes: vec![
-            "hosts and capacity: enabled hosts now; a host in several channels counts in each".to_owned(),
+            match by {
+                By::Host => "enabled and capacity: the host's configuration now".to_owned(),
+                _ => "hosts and capacity: enabled hosts now; a host in several channels counts in each".to_owned(),
+            },
             "load: task weights from start to completion, by the task's channel; parents add none while their subtasks run"
                 .to_owned(),
         ],

@@ -1,6 +1,7 @@
 //! The output parses with real Prometheus parsers: `promtool check metrics` for the classic
 //! text format and the Python client's OpenMetrics parser for OpenMetrics. Both tools are
-//! installed by `.ci/run`; without them these tests fail and say what to install.
+//! installed by `scripts/test.sh`; without them these tests fail saying which tool is missing,
+//! never that the parser rejected our output.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -14,7 +15,9 @@ fn run_with_stdin(program: &str, args: &[&str], input: &str) -> std::process::Ou
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {program} ({e}); install it (see README.md, Development)"));
+        .unwrap_or_else(|e| {
+            panic!("{program} is missing ({e}): run the tests with scripts/test.sh, which installs it")
+        });
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
@@ -51,12 +54,23 @@ print(len(families), sum(len(f.samples) for f in families))
 /// (families, samples) as the Python parser counted them, or its complaint.
 pub fn openmetrics_verdict(text: &str) -> Result<(usize, usize), String> {
     let output = run_with_stdin("python3", &["-c", OPENMETRICS_CHECK], text);
+    parser_installed(&output);
     if !output.status.success() {
         return Err(String::from_utf8_lossy(&output.stderr).into_owned());
     }
     let counts = String::from_utf8_lossy(&output.stdout);
     let mut numbers = counts.split_whitespace().map(|n| n.parse::<usize>().unwrap());
     Ok((numbers.next().unwrap(), numbers.next().unwrap()))
+}
+
+/// Fails the test, naming the missing package, when Python could not import the parser.
+#[track_caller]
+fn parser_installed(output: &std::process::Output) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("No module named 'prometheus_client"),
+        "the Python package prometheus-client is missing (not a fault of the exposition): run the tests with scripts/test.sh, or pip install prometheus-client"
+    );
 }
 
 #[track_caller]
@@ -166,6 +180,7 @@ proptest::proptest! {
 
         let openmetrics = encode(families, Format::OpenMetrics);
         let output = run_with_stdin("python3", &["-c", OPENMETRICS_LABELS], &openmetrics);
+        parser_installed(&output);
         proptest::prop_assert!(
             output.status.success(),
             "the OpenMetrics parser rejected the exposition: {}",

@@ -6,7 +6,7 @@
 //! real Prometheus scraping the exporter on the demo data set, evaluating every expression.
 //!
 //! Needs `promtool` and `prometheus` (Debian package prometheus), `docker-compose`, `rpmspec`
-//! (package rpm) and `systemd-analyze` (package systemd); `.ci/run` installs them.
+//! (package rpm) and `systemd-analyze` (package systemd); `scripts/test.sh` installs them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -36,7 +36,7 @@ fn run_tool(program: &str, package: &str, args: &[&str]) -> Output {
         .args(args)
         .current_dir(repo_path(""))
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} ({e}); install the Debian package {package} (.ci/run does)"))
+        .unwrap_or_else(|e| panic!("cannot run {program} ({e}); {program} is missing: install the Debian package {package} (scripts/test.sh does)"))
 }
 
 #[track_caller]
