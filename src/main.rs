@@ -33,9 +33,9 @@ fn main() -> ExitCode {
         Ok(security) => security,
         Err(error) => return fail(2, &error),
     };
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::CheckConfig => check_config(&config),
-        Command::Serve => serve(config, security),
+    match cli.command_or_serve() {
+        Command::CheckConfig(_) => check_config(&config),
+        Command::Serve(_) => serve(config, security),
         Command::Report(args) => report(config, &args),
     }
 }
