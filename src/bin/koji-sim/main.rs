@@ -59,12 +59,16 @@ enum Command {
         /// The database to write to.
         #[arg(long, value_name = "URL")]
         database_url: String,
-        /// New top-level tasks per second.
-        #[arg(long, default_value_t = 5.0)]
-        rate: f64,
+        /// New top-level tasks per second (default: one for every 100 units of enabled builder
+        /// capacity, which keeps the site busy but not full).
+        #[arg(long)]
+        rate: Option<f64>,
         /// Stop after this many seconds (default: run until interrupted).
         #[arg(long, value_name = "SECONDS")]
         duration: Option<f64>,
+        /// Play an unhealthy case instead of a healthy site: overload, host-down or stuck-queue.
+        #[arg(long, value_enum)]
+        scenario: Option<live::Scenario>,
     },
 }
 
@@ -97,7 +101,9 @@ fn main() -> ExitCode {
             Command::Create { database_url, scale, schema_level, seed, force_existing_schema } => {
                 create(&database_url, scale, schema_level, seed, force_existing_schema).await
             }
-            Command::Live { database_url, rate, duration } => live::run(&database_url, rate, duration).await,
+            Command::Live { database_url, rate, duration, scenario } => {
+                live::run(&database_url, rate, duration, scenario).await
+            }
         }
     });
     match outcome {
