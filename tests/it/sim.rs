@@ -1,6 +1,8 @@
 //! The `koji-sim` binary: it refuses a database that already has a schema, its fill meets the
-//! scale's row counts and Koji's invariants at every schema level it is asked for, and its live
-//! simulation keeps those invariants while it changes the database.
+//! scale's row counts and Koji's invariants at every schema level it is asked for, its live
+//! simulation keeps those invariants while it changes the database, and without a scenario both
+//! leave a site that looks healthy (builders within capacity and checking in, room to spare,
+//! parents waiting only on running subtasks, a moving queue, the scheduler's tables written).
 //!
 //! "Terminal tasks never change state" and the other task rules are hub conventions, not database
 //! constraints (shared/koji-reference.md §5.1), which is why they are checked here by query.

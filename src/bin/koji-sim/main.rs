@@ -3,7 +3,7 @@
 //! The exporter only ever reads; this is the one program in the project that writes, and only to
 //! the database named with `--database-url`. `create` lays our Koji schema subset into an empty
 //! database and fills it with a history of the chosen scale; `live` then keeps changing it the way
-//! a busy hub and its builders would. Nothing here is shared with the exporter library.
+//! a healthy hub and its builders would, or plays an unhealthy case (`--scenario`). Nothing here is shared with the exporter library.
 //!
 //! Exit codes: 0 success, 1 a runtime failure (database error, counts off target), 2 a refusal or
 //! a bad command line (the database already has a schema, an unknown scale).
