@@ -248,8 +248,8 @@ const HEALTHY: [(&str, &str); 5] = [
          where r.active and t.state in (1, 4) and t.host_id <> r.host_id",
     ),
     (
-        "the builders are not all busy (over capacity or at their job limit)",
-        "select (count(*) filter (where h.ready) = 0)::int4::int8
+        "some ready builder has room for another buildArch (1.5) by the load it reported",
+        "select (count(*) filter (where h.ready and c.capacity - h.task_load >= 1.5) = 0)::int4::int8
          from host h join host_config c on c.host_id = h.id and c.active and c.enabled",
     ),
 ];
@@ -310,7 +310,12 @@ async fn live_site_looks_healthy() {
     assert!(broken.is_empty(), "{broken:#?}");
     assert!(samples >= 10, "{samples} samples");
     assert_eq!(running_seen, samples, "some task OPEN and not waiting in every sample");
-    assert_eq!(idle_seen, samples, "a builder with half its capacity free in every sample");
+    // Not in every sample: a burst of submissions may keep every builder above half for a
+    // moment (the fill leaves one queued, and the machine may be slow), but not for long.
+    assert!(
+        idle_seen * 4 >= samples * 3,
+        "a builder with half its capacity free in only {idle_seen} of {samples} samples"
+    );
 
     // The work moved through the builders: buildArch subtasks ran on hosts and finished, and
     // the scheduler wrote what kojihub's writes.
