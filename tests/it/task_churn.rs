@@ -1,6 +1,12 @@
 //! A randomized run of concurrent task life cycles through real transactions, including
 //! commits out of id order and rollbacks, with scrapes in between; afterwards every task counter
 //! and histogram must equal a recount of the table done here, independently of the exporter.
+//!
+//! Each worker has its own generator, derived from the run's seed (`TASK_CHURN_SEED` overrides
+//! it), and changes only tasks it created, along transitions the hub allows (FREE -> ASSIGNED ->
+//! OPEN -> CLOSED/FAILED, ASSIGNED -> FREE, any unfinished state -> CANCELED with its subtasks; a
+//! parent closes only after its subtasks). Every change names the state it moves from, as the
+//! hub's do, and must apply: a finished task is never finished again.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -69,55 +75,118 @@ async fn insert_task(executor: impl sqlx::PgExecutor<'_>, rng: &mut Rng, parent:
     (id, if parent.is_some() { String::new() } else { tag.to_owned() })
 }
 
-async fn worker(url: String, state: AppState, tags: Tags, seed: u64) {
+/// A task a worker created (or was handed), as the worker last wrote it.
+struct Owned {
+    id: i32,
+    state: i32,
+    channel: i32,
+    top_level: bool,
+    children: Vec<i32>,
+}
+
+/// One state change, applied only if the task is still in the state the worker read, as the
+/// hub's `Task` methods do (they check the current state before writing). Every worker owns a
+/// disjoint set of tasks, so the guard must always hold: a change that does not apply means a
+/// second writer touched the task, and the test says so instead of counting a task twice.
+async fn change(conn: &mut sqlx::PgConnection, task: &mut Owned, to: i32, secs: f64) {
+    let set = match to {
+        4 => "state = 4, host_id = 1 + (id % 5)",
+        // Task.free: back to FREE without a host; start_time is kept.
+        0 => "state = 0, host_id = null",
+        1 => "state = 1, start_time = create_time + make_interval(secs => $3)",
+        _ => "state = $4, completion_time = coalesce(start_time, create_time) + make_interval(secs => $3)",
+    };
+    let sql = format!("update task set {set} where id = $1 and state = $2");
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(task.id)
+        .bind(task.state)
+        .bind(secs)
+        .bind(to)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        done.rows_affected(),
+        1,
+        "task {} was no longer in state {} when its owner moved it",
+        task.id,
+        task.state
+    );
+    task.state = to;
+}
+
+fn terminal(state: i32) -> bool {
+    matches!(state, 2 | 3 | 5)
+}
+
+/// One worker: its own generator (seeded from the run's seed and its number) and its own tasks,
+/// so what it does depends on nothing but its seed; only the interleaving with the other
+/// workers, and so the ids, vary between runs.
+async fn worker(url: String, state: AppState, tags: Tags, seed: u64, handed: Vec<i32>) {
     use sqlx::{Connection, PgConnection};
     // Two connections of its own: the out-of-order case holds two transactions at once.
     let mut pool = PgConnection::connect(&url).await.unwrap();
     let mut other = PgConnection::connect(&url).await.unwrap();
     let mut rng = Rng(seed);
+    let mut mine: Vec<Owned> = Vec::new();
+    for id in handed {
+        let (task_state, channel, parent): (i32, i32, Option<i32>) =
+            sqlx::query_as("select state, channel_id, parent from task where id = $1")
+                .bind(id)
+                .fetch_one(&mut pool)
+                .await
+                .unwrap();
+        mine.push(Owned { id, state: task_state, channel, top_level: parent.is_none(), children: Vec::new() });
+    }
     for _ in 0..60 {
-        let open: Vec<(i32, i32, i32, Option<i32>)> = sqlx::query_as(
-            "select id, state, channel_id, parent from task where state in (0, 1, 4) order by random() limit 5",
-        )
-        .fetch_all(&mut pool)
-        .await
-        .unwrap();
+        let live: Vec<usize> = (0..mine.len()).filter(|&i| !terminal(mine[i].state)).collect();
+        let pick = (!live.is_empty()).then(|| live[rng.below(live.len() as u64) as usize]);
         match rng.below(10) {
             0..=2 => {
                 let (id, tag) = insert_task(&mut pool, &mut rng, None).await;
                 tags.lock().unwrap().insert(id, tag);
+                mine.push(Owned { id, state: 0, channel: 0, top_level: true, children: Vec::new() });
+                mine.last_mut().unwrap().channel = sqlx::query_scalar("select channel_id from task where id = $1")
+                    .bind(id)
+                    .fetch_one(&mut pool)
+                    .await
+                    .unwrap();
             }
             3 => {
-                // A subtask; its tag comes from its parent, which the recount follows itself.
-                if let Some((parent, _, channel, None)) = open.first().copied() {
-                    insert_task(&mut pool, &mut rng, Some((parent, channel))).await;
-                }
+                // A subtask of a running top-level task (host.subtask); its tag comes from its
+                // parent, which the recount follows itself.
+                let Some(i) = pick.filter(|&i| mine[i].top_level && mine[i].state == 1) else { continue };
+                let (id, _) = insert_task(&mut pool, &mut rng, Some((mine[i].id, mine[i].channel))).await;
+                mine[i].children.push(id);
+                let channel = mine[i].channel;
+                mine.push(Owned { id, state: 0, channel, top_level: false, children: Vec::new() });
             }
             4..=6 => {
-                let Some((id, task_state, _, _)) = open.first().copied() else { continue };
-                let step = match task_state {
-                    0 => "update task set state = 4, host_id = 1 + (id % 5) where id = $1".to_owned(),
-                    4 => "update task set state = 1, start_time = create_time + make_interval(secs => $2) where id = $1".to_owned(),
-                    _ => format!(
-                        "update task set state = {}, completion_time = coalesce(start_time, create_time) + make_interval(secs => $2)
-                         where id = $1",
-                        [2, 2, 5, 3][rng.below(4) as usize]
-                    ),
+                let Some(i) = pick else { continue };
+                let secs = rng.below(4000) as f64 / 3.0;
+                let to = match mine[i].state {
+                    0 => 4,
+                    // An assigned task is opened, or now and then freed again (a refusal).
+                    4 => [1, 1, 1, 0][rng.below(4) as usize],
+                    // OPEN: closed or failed by its host, or canceled.
+                    _ => [2, 2, 5, 3][rng.below(4) as usize],
                 };
-                sqlx::query(sqlx::AssertSqlSafe(step))
-                    .bind(id)
-                    .bind(rng.below(4000) as f64 / 3.0)
-                    .execute(&mut pool)
-                    .await
-                    .unwrap();
+                // A parent closes or fails only once its subtasks are done (the builder waits
+                // for them); until then only a cancel may end it.
+                let unfinished = mine[i].children.iter().any(|c| mine.iter().any(|t| t.id == *c && !terminal(t.state)));
+                if matches!(to, 2 | 5) && unfinished {
+                    continue;
+                }
+                change(&mut pool, &mut mine[i], to, secs).await;
+                if to == 3 {
+                    cancel_children(&mut pool, &mut mine, i, secs).await;
+                }
             }
             7 => {
-                let Some((id, _, _, _)) = open.first().copied() else { continue };
-                sqlx::query("update task set state = 3, completion_time = now() where id = $1 and state in (0, 1, 4)")
-                    .bind(id)
-                    .execute(&mut pool)
-                    .await
-                    .unwrap();
+                // A user cancels (Task.cancel): the task and its unfinished subtasks.
+                let Some(i) = pick else { continue };
+                change(&mut pool, &mut mine[i], 3, 0.0).await;
+                cancel_children(&mut pool, &mut mine, i, 0.0).await;
             }
             8 => {
                 // Two transactions that commit out of id order, with a scrape in between.
@@ -130,6 +199,14 @@ async fn worker(url: String, state: AppState, tags: Tags, seed: u64) {
                 scrape(&state).await;
                 first.commit().await.unwrap();
                 tags.lock().unwrap().insert(first_id, first_tag);
+                for id in [first_id, second_id] {
+                    let channel: i32 = sqlx::query_scalar("select channel_id from task where id = $1")
+                        .bind(id)
+                        .fetch_one(&mut pool)
+                        .await
+                        .unwrap();
+                    mine.push(Owned { id, state: 0, channel, top_level: true, children: Vec::new() });
+                }
             }
             _ => {
                 // An insert that rolls back: its id never appears.
@@ -138,6 +215,16 @@ async fn worker(url: String, state: AppState, tags: Tags, seed: u64) {
                 scrape(&state).await;
                 tx.rollback().await.unwrap();
             }
+        }
+    }
+}
+
+/// The cancel of task `i` cascades to its unfinished subtasks, each guarded like any change.
+async fn cancel_children(conn: &mut sqlx::PgConnection, mine: &mut [Owned], i: usize, secs: f64) {
+    let children = mine[i].children.clone();
+    for child in children {
+        if let Some(task) = mine.iter_mut().find(|t| t.id == child && !terminal(t.state)) {
+            change(conn, task, 3, secs).await;
         }
     }
 }
@@ -274,9 +361,15 @@ async fn concurrent_life_cycles_match_an_independent_recount() {
     scrape_when_ready(&state).await;
 
     let tags: Tags = Arc::new(Mutex::new(fixture_tags.clone()));
+    // The base seed can be overridden to repeat a failing run; each worker derives its own.
+    let base: u64 = std::env::var("TASK_CHURN_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x9E37_79B9_7F4A_7C15);
     let workers: Vec<_> = (0..4u64)
         .map(|n| {
-            tokio::spawn(worker(db.url.clone(), state.clone(), Arc::clone(&tags), 0x9E37_79B9_7F4A_7C15 ^ (n + 1)))
+            // The fixture's one FREE task (27) belongs to the first worker; every other task a
+            // worker changes is one it created.
+            let handed = if n == 0 { vec![27] } else { Vec::new() };
+            let seed = base ^ (n + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
+            tokio::spawn(worker(db.url.clone(), state.clone(), Arc::clone(&tags), seed, handed))
         })
         .collect();
     for _ in 0..20 {

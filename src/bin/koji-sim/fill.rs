@@ -23,6 +23,7 @@ const BUILDS: &str = include_str!("sql/builds.sql");
 const TAGGED: &str = include_str!("sql/tagged.sql");
 const LISTINGS: &str = include_str!("sql/listings.sql");
 const REPOS: &str = include_str!("sql/repos.sql");
+const PLACE: &str = include_str!("sql/place.sql");
 const LEVEL_1_33: &str = include_str!("sql/level_1_33.sql");
 const LEVEL_1_34: &str = include_str!("sql/level_1_34.sql");
 const LEVEL_1_35: &str = include_str!("sql/level_1_35.sql");
@@ -109,6 +110,9 @@ pub async fn run(conn: &mut PgConnection, scale: Scale, level: Level, seed: u32)
         step(&bar, &format!("rebuilding {what}"));
         bar.inc(share as u64);
     }
+
+    step(&bar, "running work on the builders");
+    sqlx::raw_sql(PLACE).execute(&mut *conn).await?;
 
     for (needed, sql, name) in [
         (Level::V1_33, LEVEL_1_33, "1.33 columns"),

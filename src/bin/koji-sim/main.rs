@@ -3,7 +3,7 @@
 //! The exporter only ever reads; this is the one program in the project that writes, and only to
 //! the database named with `--database-url`. `create` lays our Koji schema subset into an empty
 //! database and fills it with a history of the chosen scale; `live` then keeps changing it the way
-//! a busy hub and its builders would. Nothing here is shared with the exporter library.
+//! a healthy hub and its builders would, or plays an unhealthy case (`--scenario`). Nothing here is shared with the exporter library.
 //!
 //! Exit codes: 0 success, 1 a runtime failure (database error, counts off target), 2 a refusal or
 //! a bad command line (the database already has a schema, an unknown scale).
@@ -59,12 +59,16 @@ enum Command {
         /// The database to write to.
         #[arg(long, value_name = "URL")]
         database_url: String,
-        /// New top-level tasks per second.
-        #[arg(long, default_value_t = 5.0)]
-        rate: f64,
+        /// New top-level tasks per second (default: one for every 100 units of enabled builder
+        /// capacity, which keeps the site busy but not full).
+        #[arg(long)]
+        rate: Option<f64>,
         /// Stop after this many seconds (default: run until interrupted).
         #[arg(long, value_name = "SECONDS")]
         duration: Option<f64>,
+        /// Play an unhealthy case instead of a healthy site: overload, host-down or stuck-queue.
+        #[arg(long, value_enum)]
+        scenario: Option<live::Scenario>,
     },
 }
 
@@ -97,7 +101,9 @@ fn main() -> ExitCode {
             Command::Create { database_url, scale, schema_level, seed, force_existing_schema } => {
                 create(&database_url, scale, schema_level, seed, force_existing_schema).await
             }
-            Command::Live { database_url, rate, duration } => live::run(&database_url, rate, duration).await,
+            Command::Live { database_url, rate, duration, scenario } => {
+                live::run(&database_url, rate, duration, scenario).await
+            }
         }
     });
     match outcome {

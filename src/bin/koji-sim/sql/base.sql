@@ -32,13 +32,14 @@ insert into content_generator (id, name) values (1, 'osbs'), (2, 'kiwi');
 -- Builders. Arch families repeat every ten hosts (five x86_64, three aarch64, one ppc64le, one
 -- s390x), so hosts 1, 2, 4 and 8 are the first of each family; they stay healthy and serve every
 -- channel, which guarantees each (channel, arch) has a live builder. Every 25th host is retired
--- (disabled), every 10th stopped checking in; one retired host keeps a stale ready flag.
+-- (disabled), every 10th is up but idle (it holds none of the running work); one retired host
+-- keeps a stale ready flag.
 create temp table sim_host as
 select h,
        (array['x86_64', 'aarch64', 'x86_64', 'ppc64le', 'x86_64', 'aarch64', 'x86_64', 's390x', 'x86_64',
               'aarch64'])[1 + (h - 1) % 10] as family,
        h % 25 = 24 as retired,
-       h % 10 = 9 and h % 25 <> 24 as offline
+       h % 10 = 9 and h % 25 <> 24 as idle
 from sim, generate_series(1, sim.hosts) as h;
 
 insert into host (id, user_id, name, task_load, ready)
@@ -83,7 +84,7 @@ select h, 10, 2, 100 + h, 1, 1, null from sim_host where h % 5 = 0;
 create temp table sim_pool as
 select hc.channel_id, a.arch,
        array_agg(h.h order by h.h) as all_hosts,
-       array_agg(h.h order by h.h) filter (where not h.retired and not h.offline) as live_hosts
+       array_agg(h.h order by h.h) filter (where not h.retired and not h.idle) as live_hosts
 from host_channels hc
 join sim_host h on h.h = hc.host_id
 cross join (values ('noarch'), ('x86_64'), ('aarch64'), ('ppc64le'), ('s390x')) as a(arch)
@@ -94,7 +95,7 @@ group by hc.channel_id, a.arch;
 insert into sessions (user_id, expired, master, key, authtype, hostip, callnum, start_time, update_time,
                       exclusive, closed)
 select 5 + sim.people + h, false, null, md5('s' || h), 2, '10.0.0.' || (h % 250), 0,
-       now() - interval '3 days', case when offline then now() - interval '2 hours' else now() end,
+       now() - interval '3 days', now(),
        true, false
 from sim, sim_host where not retired;
 insert into sessions (user_id, expired, master, key, authtype, hostip, callnum, start_time, update_time,

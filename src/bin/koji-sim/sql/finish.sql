@@ -1,10 +1,9 @@
 -- finish.sql: the builders' last check-in (load = weights of their OPEN tasks that are not waiting
--- on subtasks; ready unless over capacity, at the job limit, disabled or gone), and every
--- sequence moved past the ids given explicitly.
+-- on subtasks; ready unless over capacity, at the job limit or disabled), and every sequence
+-- moved past the ids given explicitly.
 update host h
 set task_load = coalesce(l.load, 0),
     ready = case when s.retired then h.ready
-                 when s.offline then false
                  else coalesce(l.load, 0) <= c.capacity and coalesce(l.open, 0) < 10 end
 from sim_host s
 join host_config c on c.host_id = s.h and c.active

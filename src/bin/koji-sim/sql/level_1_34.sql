@@ -13,7 +13,7 @@ insert into scheduler_task_runs (task_id, host_id, active, create_time)
 select id, 1 + (host_id % (select hosts from sim)), false, create_time + interval '1 second'
 from task where state in (1, 4) and host_id is not null and id % 5 = 0;
 
-insert into scheduler_sys_data (name, data) values ('last_run_ts', to_jsonb(extract(epoch from now())::integer));
+insert into scheduler_sys_data (name, data) values ('last_run_ts', to_jsonb(extract(epoch from now())::float8));
 insert into scheduler_log_messages (task_id, host_id, msg_time, msg)
 select task_id, host_id, create_time, 'Assigning task' from scheduler_task_runs;
 
