@@ -371,7 +371,7 @@ def run_scale(scale, dsn, exporter, sim, qe, workdir, opts):
     print(f"[{scale}] cold scrape of query-exporter ...", file=sys.stderr)
     r["qe_cold"] = scrape(qe_port)[0]
 
-    live = subprocess.Popen([sim, "live", "--database-url", dsn, "--rate", opts["live_rate"]],
+    live = subprocess.Popen([sim, "live", "--database.url", dsn, "--rate", opts["live_rate"]],
                             stdout=open(os.path.join(work, "live.log"), "w"), stderr=subprocess.STDOUT)
     try:
         time.sleep(5)

@@ -36,7 +36,7 @@ for scale in "$@"; do
     fi
     if [ -z "$(psql "$pg/postgres" -Atc "select 1 from pg_database where datname = '$db'")" ]; then
         psql "$pg/postgres" -qc "create database $db"
-        "$target/release/koji-sim" create --database-url "$pg/$db" --scale "$scale"
+        "$target/release/koji-sim" create --database.url "$pg/$db" --scale "$scale"
     fi
     runs="$runs $scale=$pg/$db"
 done

@@ -15,10 +15,10 @@ if [ -z "$url" ]; then
     url="postgres://$PGUSER@$PGHOST:$PGPORT/koji_demo"
     echo "creating the simulated Koji database koji_demo on $PGHOST:$PGPORT ..." >&2
     psql -q -X -d postgres -c 'drop database if exists koji_demo with (force)' -c 'create database koji_demo'
-    target/release/koji-sim create --database-url "$url" --scale small
+    target/release/koji-sim create --database.url "$url" --scale small
     # New tasks, builder check-ins, taggings and repo regenerations while the demo runs, as a
     # healthy site (`koji-sim live --scenario overload|host-down|stuck-queue` plays a sick one).
-    target/release/koji-sim live --database-url "$url" >/dev/null 2>&1 &
+    target/release/koji-sim live --database.url "$url" >/dev/null 2>&1 &
     live=$!
     trap 'kill $live 2>/dev/null' EXIT
 fi

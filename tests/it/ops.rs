@@ -835,13 +835,13 @@ async fn a_real_prometheus_gets_data_for_every_dashboard_and_rule_expression() {
     let db = TestDb::new(Level::V1_35).await;
     let sim = env!("CARGO_BIN_EXE_koji-sim");
     let filled = Command::new(sim)
-        .args(["create", "--database-url", &db.url, "--scale", "tiny", "--force-existing-schema"])
+        .args(["create", "--database.url", &db.url, "--scale", "tiny", "--force-existing-schema"])
         .output()
         .unwrap();
     assert!(filled.status.success(), "koji-sim create: {}", String::from_utf8_lossy(&filled.stderr));
     let _live = Guard(
         Command::new(sim)
-            .args(["live", "--database-url", &db.url, "--rate", "5"])
+            .args(["live", "--database.url", &db.url, "--rate", "5"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

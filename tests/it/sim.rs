@@ -89,7 +89,7 @@ async fn count(pool: &PgPool, sql: &'static str) -> i64 {
 #[tokio::test]
 async fn create_refuses_a_database_with_a_schema() {
     let db = TestDb::new(Level::V1_35).await;
-    let output = run(args(&["create", "--database-url", &db.url, "--scale", "tiny"])).await;
+    let output = run(args(&["create", "--database.url", &db.url, "--scale", "tiny"])).await;
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
@@ -101,7 +101,7 @@ async fn create_refuses_a_database_with_a_schema() {
 async fn tiny_fill_of_an_empty_database_meets_targets_and_invariants() {
     let db = TestDb::new(Level::V1_35).await;
     db.exec("drop schema public cascade; create schema public").await;
-    let output = run(args(&["create", "--database-url", &db.url, "--scale", "tiny", "--seed", "7"])).await;
+    let output = run(args(&["create", "--database.url", &db.url, "--scale", "tiny", "--seed", "7"])).await;
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("filled scale tiny"), "{stdout}");
@@ -131,7 +131,7 @@ async fn fill_is_deterministic_for_a_seed_and_fills_an_older_existing_schema() {
     for db in [&first, &second] {
         let output = run(args(&[
             "create",
-            "--database-url",
+            "--database.url",
             &db.url,
             "--scale",
             "tiny",
@@ -156,7 +156,7 @@ async fn fill_is_deterministic_for_a_seed_and_fills_an_older_existing_schema() {
 async fn live_simulation_keeps_every_invariant() {
     let db = TestDb::new(Level::V1_35).await;
     db.exec("drop schema public cascade; create schema public").await;
-    let output = run(args(&["create", "--database-url", &db.url, "--scale", "tiny"])).await;
+    let output = run(args(&["create", "--database.url", &db.url, "--scale", "tiny"])).await;
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     db.exec(
         "create table sim_terminal_before as
@@ -168,7 +168,7 @@ async fn live_simulation_keeps_every_invariant() {
     // The database was filled an hour ago: live must resume it with the hosts that were up then.
     db.exec("update host set update_time = update_time - interval '1 hour'").await;
 
-    let output = run(args(&["live", "--database-url", &db.url, "--rate", "20", "--duration", "15"])).await;
+    let output = run(args(&["live", "--database.url", &db.url, "--rate", "20", "--duration", "15"])).await;
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 
     let changed = count(
@@ -258,7 +258,7 @@ const HEALTHY: [(&str, &str); 5] = [
 async fn live_site_looks_healthy() {
     let db = TestDb::new(Level::V1_35).await;
     db.exec("drop schema public cascade; create schema public").await;
-    let output = run(args(&["create", "--database-url", &db.url, "--scale", "tiny"])).await;
+    let output = run(args(&["create", "--database.url", &db.url, "--scale", "tiny"])).await;
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let assigned_before =
         count(&db.writer, "select count(*) from scheduler_log_messages where msg = 'Assigning task'").await;
@@ -273,7 +273,7 @@ async fn live_site_looks_healthy() {
     }
 
     // The default rate, no scenario; the site is sampled every second while it runs.
-    let live = tokio::spawn(run(args(&["live", "--database-url", &db.url, "--duration", "20"])));
+    let live = tokio::spawn(run(args(&["live", "--database.url", &db.url, "--duration", "20"])));
     let (mut samples, mut idle_seen, mut running_seen) = (0, 0, 0);
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     while !live.is_finished() {

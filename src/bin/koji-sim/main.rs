@@ -1,7 +1,7 @@
 //! `koji-sim`: makes Koji databases for trying and benchmarking koji-exporter.
 //!
 //! The exporter only ever reads; this is the one program in the project that writes, and only to
-//! the database named with `--database-url`. `create` lays our Koji schema subset into an empty
+//! the database named with `--database.url` (as the exporter spells it; `--database-url` still works). `create` lays our Koji schema subset into an empty
 //! database and fills it with a history of the chosen scale; `live` then keeps changing it the way
 //! a healthy hub and its builders would, or plays an unhealthy case (`--scenario`). Nothing here is shared with the exporter library.
 //!
@@ -39,7 +39,7 @@ enum Command {
     /// Create the Koji schema subset in an empty database and fill it with a history.
     Create {
         /// The database to write to (it is changed, so never point this at a real Koji).
-        #[arg(long, value_name = "URL")]
+        #[arg(long = "database.url", alias = "database-url", value_name = "URL")]
         database_url: String,
         /// Size of the history: tiny, small, medium or large.
         #[arg(long, default_value = "small")]
@@ -57,7 +57,7 @@ enum Command {
     /// Keep changing a filled database as a Koji hub and its builders would.
     Live {
         /// The database to write to.
-        #[arg(long, value_name = "URL")]
+        #[arg(long = "database.url", alias = "database-url", value_name = "URL")]
         database_url: String,
         /// New top-level tasks per second (default: one for every 100 units of enabled builder
         /// capacity, which keeps the site busy but not full).
