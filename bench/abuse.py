@@ -3,7 +3,8 @@
 
 Run by bench/load.sh. Two phases, measured from outside the process:
 
-1. guessing: 50 threads send GET /metrics with wrong passwords over TLS, one new connection per
+1. guessing: after one scrape with the right password (as a scraper that was running before the
+   attack), 50 threads send GET /metrics with wrong passwords over TLS, one new connection per
    guess, for SECONDS, while one scraper sends the right password once a second and a probe
    asks /-/healthy twice a second. Prints the guesses answered, the scraper's and the probe's
    failures and their slowest answers.
@@ -35,8 +36,9 @@ def context():
 CTX = context()
 
 
-def request(path, password=None, timeout=15.0):
-    """Status code of one request over a new TLS connection, or the error's name."""
+def request(path, password=None, timeout=15.0, size=None):
+    """Status code of one request over a new TLS connection, or the error's name; the length
+    of the whole answer goes into `size` (a list) when given."""
     headers = f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
     if password is not None:
         token = base64.b64encode(f"prometheus:{password}".encode()).decode()
@@ -51,6 +53,8 @@ def request(path, password=None, timeout=15.0):
                     if not chunk:
                         break
                     data += chunk
+        if size is not None:
+            size.append(len(data))
         return int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else "empty"
     except Exception as error:  # noqa: BLE001 - every failure counts as one
         return type(error).__name__
@@ -90,6 +94,8 @@ def guessing():
     threads.append(threading.Thread(target=timed, args=("/metrics", PASSWORD, 1.0, scrapes)))
     threads.append(threading.Thread(target=timed, args=("/-/healthy", None, 0.5, probes)))
     rss_before = rss_kib()
+    # The scraper was already scraping when the guessing began: its credentials are cached.
+    warm = request("/metrics", PASSWORD)
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -102,6 +108,7 @@ def guessing():
 
     return {
         "seconds": SECONDS,
+        "scraper_before_the_attack": warm,
         "guesses": guesses[0],
         "guesses_per_s": round(guesses[0] / SECONDS, 1),
         "guess_answers": {str(key): value for key, value in statuses.items()},
@@ -115,6 +122,8 @@ def guessing():
 def non_readers():
     token = base64.b64encode(f"prometheus:{PASSWORD}".encode()).decode()
     request_bytes = f"GET /metrics HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic {token}\r\n\r\n".encode()
+    size = []
+    request("/metrics", PASSWORD, size=size)
     before = rss_kib()
     sockets = []
     for _ in range(100):
@@ -137,6 +146,7 @@ def non_readers():
     time.sleep(1)
     return {
         "clients": 100,
+        "answer_bytes": size[0] if size else 0,
         "rss_kib_before": before,
         "rss_kib_peak": max(samples),
         "rss_kib_end_while_held": samples[-1],
