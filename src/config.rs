@@ -86,6 +86,50 @@ pub struct WebConfig {
     pub config_file: Option<PathBuf>,
     /// Time a client has to send a request's headers (and to finish a TLS handshake).
     pub header_read_timeout_seconds: f64,
+    /// A connection whose answer makes no write progress for this long is closed.
+    pub write_timeout_seconds: f64,
+    /// Connections open at once; more wait in the listen backlog until one closes.
+    pub max_connections: usize,
+}
+
+impl WebConfig {
+    /// The address to bind: `:PORT` means every IPv4 interface (as the default 0.0.0.0 does);
+    /// a host name is resolved when the exporter binds.
+    pub fn bind_address(&self) -> String {
+        match self.listen_address.strip_prefix(':') {
+            Some(port) => format!("0.0.0.0:{port}"),
+            None => self.listen_address.clone(),
+        }
+    }
+}
+
+/// Whether `address` is `IP:PORT`, `[IPv6]:PORT`, `HOST:PORT` or `:PORT`.
+fn is_listen_address(address: &str) -> bool {
+    if address.parse::<SocketAddr>().is_ok() {
+        return true;
+    }
+    let Some((host, port)) = address.rsplit_once(':') else { return false };
+    let host_ok = host.is_empty()
+        || host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+        });
+    host_ok && host.len() <= 253 && port.parse::<u16>().is_ok()
+}
+
+/// Why axum's router could not serve metrics on `path`, if it cannot.
+fn telemetry_path_problem(path: &str) -> Option<&'static str> {
+    if !path.starts_with('/') || path.contains(char::is_whitespace) {
+        Some("it must start with / and hold no spaces")
+    } else if path.contains([':', '{', '}', '*']) {
+        Some("`:`, `{`, `}` and `*` are route syntax, not literal characters")
+    } else if ["/", "/-/healthy", "/-/ready"].contains(&path) || path.starts_with("/-/") {
+        Some("/ and the paths under /-/ are the landing page and the health probes")
+    } else {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -204,6 +248,8 @@ impl Default for WebConfig {
             max_requests: 40,
             config_file: None,
             header_read_timeout_seconds: 10.0,
+            write_timeout_seconds: 10.0,
+            max_connections: 128,
         }
     }
 }
@@ -487,19 +533,19 @@ impl Config {
     /// Refuses values that parse but cannot work.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let web = &self.web;
-        if web.listen_address.parse::<SocketAddr>().is_err() {
+        if !is_listen_address(&web.listen_address) {
             return Err(ConfigError::key(
                 "web.listen_address",
                 format!("{:?} is not an address and port", web.listen_address),
-                "use a form like 0.0.0.0:10045 or [::1]:10045",
+                "use a form like 0.0.0.0:10045, [::1]:10045, localhost:10045 or :10045",
             ));
         }
         let path = &web.telemetry_path;
-        if !path.starts_with('/') || path == "/" || path.starts_with("/-/") || path.contains(char::is_whitespace) {
+        if let Some(problem) = telemetry_path_problem(path) {
             return Err(ConfigError::key(
                 "web.telemetry_path",
-                format!("{path:?} cannot serve metrics"),
-                "use a path such as /metrics (it must start with / and must not be / or under /-/)",
+                format!("{path:?} cannot serve metrics ({problem})"),
+                "use a plain path such as /metrics",
             ));
         }
         positive("web.scrape_timeout_seconds", web.scrape_timeout_seconds)?;
@@ -511,6 +557,14 @@ impl Config {
             ));
         }
         positive("web.header_read_timeout_seconds", web.header_read_timeout_seconds)?;
+        positive("web.write_timeout_seconds", web.write_timeout_seconds)?;
+        if !(1..=100_000).contains(&web.max_connections) {
+            return Err(ConfigError::key(
+                "web.max_connections",
+                format!("{} is outside 1..=100000", web.max_connections),
+                "allow room for every scraper plus clients that are refused (default 128)",
+            ));
+        }
         if let Some(file) = &web.config_file
             && !file.is_file()
         {
@@ -786,7 +840,12 @@ mod tests {
     #[test]
     fn impossible_values_name_their_key() {
         type Spoil = fn(&mut Config);
-        let cases: [(&str, Spoil); 12] = [
+        let cases: [(&str, Spoil); 17] = [
+            ("web.write_timeout_seconds", |c| c.web.write_timeout_seconds = 0.0),
+            ("web.max_connections", |c| c.web.max_connections = 0),
+            ("web.listen_address", |c| c.web.listen_address = "localhost".into()),
+            ("web.telemetry_path", |c| c.web.telemetry_path = "/{*rest}".into()),
+            ("web.telemetry_path", |c| c.web.telemetry_path = "/-/ready".into()),
             ("web.header_read_timeout_seconds", |c| c.web.header_read_timeout_seconds = 0.0),
             ("web.config_file", |c| c.web.config_file = Some("/nonexistent/web.yml".into())),
             ("database.max_connections", |c| c.database.max_connections = 0),

@@ -44,25 +44,26 @@ pub struct AppState {
 
 /// The routes with the request cap, without authentication (tests, and a file without users).
 pub fn app(state: AppState) -> Router {
-    with_request_cap(routes(state.clone()), state.max_requests)
+    routes(state)
 }
 
-/// The routes behind the web configuration's authentication, with the request cap outermost,
-/// so that password checks (bcrypt is slow on purpose) count against it too.
+/// The routes behind the web configuration's authentication. Authentication comes first, so
+/// that clients without valid credentials never take one of the request cap's slots (password
+/// checks are bounded on their own, in `web::auth`); `/-/healthy` is outside the cap, so that a
+/// liveness probe answers however busy the scrapes are.
 pub fn secured_app(state: AppState, security: Arc<Security>) -> Router {
-    let guarded =
-        routes(state.clone()).layer(axum::middleware::from_fn_with_state(security, guard::require_credentials));
-    with_request_cap(guarded, state.max_requests)
+    routes(state).layer(axum::middleware::from_fn_with_state(security, guard::require_credentials))
 }
 
+/// `/-/healthy` uncapped; everything else under the request cap.
 fn routes(state: AppState) -> Router {
-    Router::new()
+    let capped = Router::new()
         .route("/", get(landing_page))
         .route(&state.telemetry_path.clone(), get(metrics))
-        .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
         .fallback(not_found)
-        .with_state(state)
+        .with_state(state.clone());
+    Router::new().route("/-/healthy", get(healthy)).merge(with_request_cap(capped, state.max_requests))
 }
 
 fn with_request_cap(router: Router, max_requests: usize) -> Router {

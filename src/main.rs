@@ -145,7 +145,7 @@ fn serve(config: Config, security: Security) -> ExitCode {
             Err(error) => return fail(2, &error),
         }
         let address = config.web.listen_address.clone();
-        let listener = match tokio::net::TcpListener::bind(&address).await {
+        let listener = match bind(&config.web.bind_address()).await {
             Ok(listener) => listener,
             Err(error) => {
                 return fail(1, &format!("cannot listen on {address}: {error}; choose another --web.listen-address"));
@@ -169,12 +169,24 @@ fn serve(config: Config, security: Security) -> ExitCode {
             scrape_timeout: db::seconds(config.web.scrape_timeout_seconds),
             build: BuildInfo::current(),
         };
-        let limits = Limits { header_read_timeout: db::seconds(config.web.header_read_timeout_seconds) };
+        let limits = Limits {
+            header_read_timeout: db::seconds(config.web.header_read_timeout_seconds),
+            write_timeout: db::seconds(config.web.write_timeout_seconds),
+            max_connections: config.web.max_connections,
+        };
         match http::serve(listener, state, Arc::new(security), limits).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => fail(1, &format!("HTTP server stopped: {error}")),
         }
     })
+}
+
+/// Binds `address`, resolving a host name first and preferring its IPv4 addresses, as Go's
+/// `net.Listen` (and so the other exporters) does.
+async fn bind(address: &str) -> std::io::Result<tokio::net::TcpListener> {
+    let mut addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host(address).await?.collect();
+    addresses.sort_by_key(|address| !address.is_ipv4());
+    tokio::net::TcpListener::bind(&addresses[..]).await
 }
 
 fn fail(code: u8, error: &dyn std::fmt::Display) -> ExitCode {

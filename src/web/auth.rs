@@ -4,18 +4,40 @@
 //! same credentials every few seconds should not pay each time. A successful verification
 //! stores a SHA-256 digest of (a per-process random key, user, hash, password); the next request
 //! with the same credentials is a digest look-up. Failures are not cached (the set would grow
-//! with every guess); they pay bcrypt each time, under the request cap. An unknown user is
-//! checked against a dummy hash so that timing does not tell which users exist. The cache lives
-//! with the user list, so a changed file starts an empty one.
+//! with every guess); they pay bcrypt each time. Those checks are bounded on their own: at most
+//! half the cores' worth ([`bcrypt_slots`]) run at once, and a check that cannot start within
+//! [`BCRYPT_WAIT`] is refused as busy, so that guesses can neither take every core nor hold the
+//! request cap's slots (authentication runs before the cap). A cached credential is a look-up
+//! that never waits behind them. An unknown user is checked against a dummy hash so that timing
+//! does not tell which users exist. The cache lives with the user list, so a changed file
+//! starts an empty one.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
 
 use axum::http::HeaderMap;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use super::file::PasswordHash;
+
+/// Longest a password check waits for a bcrypt slot before it is refused as busy.
+pub const BCRYPT_WAIT: Duration = Duration::from_secs(1);
+
+/// Half the cores, at least one: guesses never take every core.
+pub fn bcrypt_slots() -> usize {
+    std::thread::available_parallelism().map_or(1, |cores| cores.get() / 2).max(1)
+}
+
+/// The outcome of a password check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    Denied,
+    /// Too many uncached checks are running or waiting; try again.
+    Busy,
+}
 
 /// Cached successful verifications kept at most; the set is emptied when it is full.
 const CACHE_LIMIT: usize = 1024;
@@ -31,6 +53,8 @@ pub struct Users {
     users: BTreeMap<String, PasswordHash>,
     key: [u8; 32],
     verified: Mutex<HashSet<[u8; 32]>>,
+    /// bcrypt verifications that may run at once.
+    slots: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Users {
@@ -41,7 +65,12 @@ impl std::fmt::Debug for Users {
 
 impl Users {
     pub fn new(users: BTreeMap<String, PasswordHash>) -> Self {
-        Self { users, key: rand::random(), verified: Mutex::new(HashSet::new()) }
+        Self {
+            users,
+            key: rand::random(),
+            verified: Mutex::new(HashSet::new()),
+            slots: tokio::sync::Semaphore::new(bcrypt_slots()),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -50,19 +79,27 @@ impl Users {
 
     /// Whether the request carries the password of a configured user.
     pub async fn allows(&self, headers: &HeaderMap) -> bool {
-        let Some((user, password)) = credentials(headers) else { return false };
+        self.check(headers).await == Verdict::Allowed
+    }
+
+    /// Whether the request carries the password of a configured user, or the check is busy.
+    pub async fn check(&self, headers: &HeaderMap) -> Verdict {
+        let Some((user, password)) = credentials(headers) else { return Verdict::Denied };
         self.verify(&user, &password).await
     }
 
-    pub async fn verify(&self, user: &str, password: &str) -> bool {
+    pub async fn verify(&self, user: &str, password: &str) -> Verdict {
         let (hash, known) = match self.users.get(user) {
             Some(hash) => (hash.0.clone(), true),
             None => (DUMMY_HASH.clone(), false),
         };
         let digest = self.digest(user, &hash, password);
         if known && self.verified.lock().is_ok_and(|cache| cache.contains(&digest)) {
-            return true;
+            return Verdict::Allowed;
         }
+        let Ok(Ok(_slot)) = tokio::time::timeout(BCRYPT_WAIT, self.slots.acquire()).await else {
+            return Verdict::Busy;
+        };
         let password = password.to_owned();
         let matches = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
             .await
@@ -74,9 +111,9 @@ impl Users {
                 }
                 cache.insert(digest);
             }
-            return true;
+            return Verdict::Allowed;
         }
-        false
+        Verdict::Denied
     }
 
     fn digest(&self, user: &str, hash: &str, password: &str) -> [u8; 32] {

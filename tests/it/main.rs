@@ -23,4 +23,5 @@ mod sim;
 mod task_churn;
 mod tasks;
 mod tls;
+mod web_hardening;
 mod web_security;

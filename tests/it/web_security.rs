@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use koji_exporter::http::AppState;
 use koji_exporter::web::{Limits, Security};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use rustls::RootCertStore;
@@ -84,13 +85,17 @@ pub struct Server {
 
 impl Server {
     pub async fn start(web_config: Option<&Path>, header_read_timeout: Duration) -> Server {
-        let security = Arc::new(Security::load(web_config).unwrap());
         let state = state_for(&config_for("postgres://postgres@127.0.0.1:1/koji"));
+        Server::start_with(web_config, state, limits(header_read_timeout, None, None)).await
+    }
+
+    /// A server with its own state (database, request cap) and connection limits.
+    pub async fn start_with(web_config: Option<&Path>, state: AppState, limits: Limits) -> Server {
+        let security = Arc::new(Security::load(web_config).unwrap());
         let router = koji_exporter::http::secured_app(state, Arc::clone(&security));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (stop, stopped) = oneshot::channel::<()>();
-        let limits = Limits { header_read_timeout };
         let done = tokio::spawn(koji_exporter::web::serve(listener, router, security, limits, async {
             let _ = stopped.await;
         }));
@@ -100,6 +105,21 @@ impl Server {
     pub async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
         self.done.take().unwrap().await.unwrap().unwrap();
+    }
+}
+
+/// Connection limits: the header read timeout, and the write timeout and connection cap
+/// (None: the defaults).
+pub fn limits(
+    header_read_timeout: Duration,
+    write_timeout: Option<Duration>,
+    max_connections: Option<usize>,
+) -> Limits {
+    let defaults = koji_exporter::config::WebConfig::default();
+    Limits {
+        header_read_timeout,
+        write_timeout: write_timeout.unwrap_or(Duration::from_secs_f64(defaults.write_timeout_seconds)),
+        max_connections: max_connections.unwrap_or(defaults.max_connections),
     }
 }
 
@@ -113,11 +133,11 @@ pub async fn plain(port: u16, request: &[u8]) -> String {
     String::from_utf8_lossy(&response).into_owned()
 }
 
-fn get(path: &str, extra_headers: &str) -> Vec<u8> {
+pub fn get(path: &str, extra_headers: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{extra_headers}\r\n").into_bytes()
 }
 
-fn basic(user: &str, password: &str) -> String {
+pub fn basic(user: &str, password: &str) -> String {
     use base64::Engine;
     format!(
         "Authorization: Basic {}\r\n",
@@ -125,7 +145,7 @@ fn basic(user: &str, password: &str) -> String {
     )
 }
 
-fn client_config(roots: RootCertStore, client_cert: Option<(String, String)>) -> Arc<rustls::ClientConfig> {
+pub fn client_config(roots: RootCertStore, client_cert: Option<(String, String)>) -> Arc<rustls::ClientConfig> {
     let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -143,7 +163,7 @@ fn client_config(roots: RootCertStore, client_cert: Option<(String, String)>) ->
 }
 
 /// One request over TLS: Ok(response text, the server's certificate) or the TLS error.
-async fn tls(
+pub async fn tls(
     port: u16,
     config: Arc<rustls::ClientConfig>,
     request: &[u8],
@@ -159,11 +179,11 @@ async fn tls(
     Ok((String::from_utf8_lossy(&response).into_owned(), peer))
 }
 
-fn status(response: &str) -> &str {
+pub fn status(response: &str) -> &str {
     response.split("\r\n").next().unwrap_or("")
 }
 
-fn hash(password: &str) -> String {
+pub fn hash(password: &str) -> String {
     // Cost 4 keeps the test fast; the exporter accepts any cost.
     bcrypt::hash(password, 4).unwrap()
 }
