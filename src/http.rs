@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Bytes;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -40,6 +41,36 @@ pub struct AppState {
     pub telemetry_path: String,
     pub scrape_timeout: Duration,
     pub build: BuildInfo,
+    /// The last rendered answer, shared by the scrapes that share its collection.
+    pub rendered: Arc<RenderedCache>,
+}
+
+/// One rendered body per collection and format: scrapes that share a collection also share its
+/// text (a reference count, not a copy each), so clients that are slow to read hold little of
+/// their own.
+#[derive(Debug, Default)]
+pub struct RenderedCache(std::sync::Mutex<Option<(Arc<crate::collect::Snapshot>, exposition::Format, Bytes)>>);
+
+impl RenderedCache {
+    fn get_or_render(
+        &self,
+        snapshot: &Arc<crate::collect::Snapshot>,
+        format: exposition::Format,
+        render: impl FnOnce() -> String,
+    ) -> Bytes {
+        if let Ok(slot) = self.0.lock()
+            && let Some((cached, cached_format, body)) = slot.as_ref()
+            && Arc::ptr_eq(cached, snapshot)
+            && *cached_format == format
+        {
+            return body.clone();
+        }
+        let body = Bytes::from(render());
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some((Arc::clone(snapshot), format, body.clone()));
+        }
+        body
+    }
 }
 
 /// The routes with the request cap, without authentication (tests, and a file without users).
@@ -94,7 +125,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
         Ok(snapshot) => snapshot,
         Err(busy) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{busy}; try again\n")).into_response(),
     };
-    let body = exposition::render(&snapshot, &state.build, format);
+    let body = state.rendered.get_or_render(&snapshot, format, || exposition::render(&snapshot, &state.build, format));
     ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
 }
 
@@ -179,6 +210,20 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scrapes_of_one_collection_share_one_body() {
+        let cache = RenderedCache::default();
+        let snapshot = Arc::new(crate::collect::Snapshot::default());
+        let text = exposition::Format::Text;
+        let first = cache.get_or_render(&snapshot, text, || "body".to_owned());
+        let again = cache.get_or_render(&snapshot, text, || panic!("rendered twice"));
+        assert_eq!(first.as_ptr(), again.as_ptr(), "the same bytes, not a copy");
+        let other_format = cache.get_or_render(&snapshot, exposition::Format::OpenMetrics, || "om".to_owned());
+        assert_eq!(&other_format[..], b"om");
+        let next = Arc::new(crate::collect::Snapshot::default());
+        assert_eq!(&cache.get_or_render(&next, text, || "new".to_owned())[..], b"new", "a new collection is rendered");
+    }
 
     #[test]
     fn deadline_follows_the_scrapers_timeout() {

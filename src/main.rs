@@ -168,6 +168,7 @@ fn serve(config: Config, security: Security) -> ExitCode {
             max_requests: config.web.max_requests,
             scrape_timeout: db::seconds(config.web.scrape_timeout_seconds),
             build: BuildInfo::current(),
+            rendered: Default::default(),
         };
         let limits = Limits {
             header_read_timeout: db::seconds(config.web.header_read_timeout_seconds),

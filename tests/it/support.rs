@@ -242,6 +242,7 @@ pub fn state_for(config: &Config) -> AppState {
         max_requests: config.web.max_requests,
         scrape_timeout: Duration::from_secs_f64(config.web.scrape_timeout_seconds),
         build: BuildInfo::current(),
+        rendered: Default::default(),
     }
 }
 
