@@ -159,7 +159,9 @@ async fn ready(State(state): State<AppState>) -> Response {
         )
             .into_response(),
         (Ok(_), None) => (StatusCode::SERVICE_UNAVAILABLE, "not ready: schema not detected yet\n").into_response(),
-        (Err(error), _) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {error}\n")).into_response(),
+        (Err(error), _) => {
+            (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: database unreachable: {error}\n")).into_response()
+        }
     }
 }
 
