@@ -106,12 +106,20 @@ fn check_config(config: &Config) -> ExitCode {
         let checked = runtime.block_on(async {
             let database = Database::connect_lazy(&config.database).map_err(|error| error.to_string())?;
             let settings = CollectSettings::from_config(config);
-            custom::check_all(&database, &settings.custom, Duration::from_secs(5)).await
+            let checked = custom::check_all(&database, &settings.custom, Duration::from_secs(5)).await?;
+            Ok::<_, String>((checked, custom::role_warning(&database, Duration::from_secs(5)).await))
         });
         match checked {
-            Ok(true) => {}
-            Ok(false) => {
-                eprintln!("koji-exporter: warning: the database did not answer; the site metrics' SQL was not checked")
+            Ok((true, warning)) => {
+                if let Some(warning) = warning {
+                    eprintln!("koji-exporter: warning: {warning}");
+                }
+            }
+            Ok((false, _)) => {
+                return fail(
+                    1,
+                    &"the database did not answer within 5 s, so the site metrics' SQL was not checked (the exporter runs none until it passes); run check-config again when the database is reachable",
+                );
             }
             Err(error) => return fail(2, &error),
         }
@@ -141,9 +149,18 @@ fn serve(config: Config, security: Security) -> ExitCode {
         let settings = CollectSettings::from_config(&config);
         match custom::check_all(&database, &settings.custom, Duration::from_secs(5)).await {
             Ok(true) => {}
-            Ok(false) => tracing::warn!("the database did not answer at start; the site metrics' SQL was not checked"),
+            Ok(false) => tracing::warn!(
+                "the database did not answer at start; each site metric runs only after its SQL passed the database check at the first scrape that reaches the database"
+            ),
             Err(error) => return fail(2, &error),
         }
+        // In the background: a database that is down must not delay serving.
+        let checked = database.clone();
+        tokio::spawn(async move {
+            if let Some(warning) = custom::role_warning(&checked, Duration::from_secs(60)).await {
+                tracing::warn!("{warning}");
+            }
+        });
         let address = config.web.listen_address.clone();
         let listener = match bind(&config.web.bind_address()).await {
             Ok(listener) => listener,

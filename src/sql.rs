@@ -7,7 +7,8 @@
 //! instead of threading an error that can never happen at run time.
 
 /// The family files, compiled into the binary.
-const FILES: [(&str, &str); 6] = [
+const FILES: [(&str, &str); 7] = [
+    ("custom", include_str!("../sql/custom.sql")),
     ("schema", include_str!("../sql/schema.sql")),
     ("session", include_str!("../sql/session.sql")),
     ("hosts", include_str!("../sql/hosts.sql")),

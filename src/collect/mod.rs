@@ -142,6 +142,9 @@ const MAX_CONFLICT_RETRIES: usize = 2;
 /// gives the connection up (the network or the server is not answering at all).
 const CLIENT_GRACE: Duration = Duration::from_millis(500);
 
+/// Time for a site metric's database check, and for the session check after the site metrics.
+const CHECK_TIME: Duration = Duration::from_secs(2);
+
 /// Do not start a history pass more often than this after a failed one.
 const HISTORY_RETRY: Duration = Duration::from_secs(30);
 
@@ -302,6 +305,20 @@ impl Collector {
                     });
                     Some(result)
                 }
+                // The database check is required before a site metric runs, on this connection
+                // when it did not pass at start.
+                None if !match conn.as_mut() {
+                    Some(connection) => metric.ready(connection, metric.timeout.max(CHECK_TIME)).await,
+                    None => false,
+                } =>
+                {
+                    snapshot.outcomes.push(Outcome {
+                        family: metric.collector,
+                        success: false,
+                        duration: Duration::ZERO,
+                    });
+                    None
+                }
                 None => family!(
                     self,
                     &mut conn,
@@ -313,6 +330,9 @@ impl Collector {
                 ),
             };
             snapshot.custom.push(crate::custom::CustomOutcome { metric: Arc::clone(metric), result });
+        }
+        if !snapshot.custom.is_empty() {
+            crate::custom::verify_session(&mut conn, CHECK_TIME).await;
         }
         // A new family: one more `family!` here, a field in `Snapshot`, and its name in `FAMILIES`.
         snapshot.recovery_conflict_retries = self.recovery_conflict_retries.load(Ordering::Relaxed);

@@ -7,6 +7,8 @@
 
 use std::collections::HashSet;
 
+use super::lexer::{self, Token};
+use super::policy;
 use crate::config::CustomMetricConfig;
 
 /// Label names the exposition formats reserve.
@@ -66,12 +68,7 @@ pub fn validate(metric: &CustomMetricConfig) -> Result<(), String> {
             "use seconds",
         );
     }
-    if !is_single_select(&metric.sql) {
-        return fail(
-            "sql must be one SELECT (or WITH ... SELECT) statement".into(),
-            "remove other statements; the exporter never writes",
-        );
-    }
+    check_sql_text(&metric.sql).map_err(|problem| format!("custom metric `{name}`: {problem}"))?;
     if let Some(feature) = &metric.requires_feature {
         let known = ["host_tables", "channel_enabled", "session_closed", "host_update_time", "scheduler", "repo_queue"];
         if !known.contains(&feature.as_str()) {
@@ -84,14 +81,29 @@ pub fn validate(metric: &CustomMetricConfig) -> Result<(), String> {
     Ok(())
 }
 
-/// One statement that starts with SELECT or WITH once comments are removed. The session is
-/// read-only anyway; this catches the mistake at start instead of at the first scrape.
-fn is_single_select(sql: &str) -> bool {
-    let body: String =
-        sql.lines().map(|line| line.split_once("--").map_or(line, |(code, _)| code)).collect::<Vec<_>>().join("\n");
-    let body = body.trim().trim_end_matches(';').trim();
-    let lower = body.to_ascii_lowercase();
-    (lower.starts_with("select") || lower.starts_with("with")) && !body.contains(';')
+/// The obvious mistakes, caught without a database: not one SELECT (or WITH ... SELECT)
+/// statement, or a call of a function on the deny list. Literals, quoted names and comments are
+/// read as PostgreSQL reads them, so a `;` or `--` inside a literal neither hides nor invents
+/// anything. The database check ([`super::check`]) is the one that decides; this one only
+/// gives the clear error early, even while the database is down.
+fn check_sql_text(sql: &str) -> Result<(), String> {
+    let fix = "remove other statements; the exporter never writes";
+    let tokens = lexer::tokens(sql).map_err(|problem| format!("sql cannot be read ({problem}); {fix}"))?;
+    let mut body = tokens.as_slice();
+    while let [rest @ .., Token::Punct(';')] = body {
+        body = rest;
+    }
+    let starts_as_query = matches!(body.first(), Some(Token::Ident(word)) if word == "select" || word == "with");
+    if !starts_as_query || body.contains(&Token::Punct(';')) {
+        return Err(format!("sql must be one SELECT (or WITH ... SELECT) statement; {fix}"));
+    }
+    if let Some(call) = lexer::calls(body).into_iter().find(|call| policy::denied(&call.name)) {
+        return Err(format!(
+            "sql calls {}(), which acts outside the read-only transaction; site metrics may only read",
+            call.name
+        ));
+    }
+    Ok(())
 }
 
 /// No two site metrics share a name, and none takes a built-in one.
@@ -139,6 +151,11 @@ mod tests {
             ..metric("a")
         };
         validate(&with_cte).unwrap();
+        let literals = CustomMetricConfig {
+            sql: "select '--;' as owner, $$ ; $$ as x, 1 as builds /* ; */ -- ;\n;;".into(),
+            ..metric("a")
+        };
+        validate(&literals).unwrap();
     }
 
     #[test]
@@ -153,6 +170,23 @@ mod tests {
             (CustomMetricConfig { labels: vec!["builds".into()], ..metric("a") }, "both a label and the value"),
             (CustomMetricConfig { sql: "delete from task".into(), ..metric("a") }, "one SELECT"),
             (CustomMetricConfig { sql: "select 1; delete from task".into(), ..metric("a") }, "one SELECT"),
+            (
+                CustomMetricConfig {
+                    sql: "select 1::float8 as v, '--' as l; commit; begin read write; insert into canary values (66)"
+                        .into(),
+                    ..metric("a")
+                },
+                "one SELECT",
+            ),
+            (CustomMetricConfig { sql: "select 'it''s' as owner; x".into(), ..metric("a") }, "one SELECT"),
+            (CustomMetricConfig { sql: "select 'open".into(), ..metric("a") }, "cannot be read"),
+            (
+                CustomMetricConfig {
+                    sql: "select pg_catalog.\"dblink_exec\"('x', 'y') as owner".into(),
+                    ..metric("a")
+                },
+                "dblink_exec(), which acts outside",
+            ),
             (CustomMetricConfig { timeout_seconds: 0.0, ..metric("a") }, "timeout_seconds"),
             (CustomMetricConfig { requires_feature: Some("sidetags".into()), ..metric("a") }, "requires_feature"),
         ];
