@@ -610,7 +610,15 @@ fn check_config_accepts(args: &[String], env: &[(String, String)], origin: &str)
         command.env_remove(key);
     }
     command.envs(env.iter().map(|(k, v)| (k, v)));
-    succeed(&format!("{origin}: koji-exporter {command_args:?}"), &command.output().unwrap());
+    let output = command.output().unwrap();
+    // The deployments name a database this machine cannot reach; with site metrics configured,
+    // check-config then says (exit 1) that their SQL could not be checked. Everything else,
+    // flags, environment and file, was accepted before it got there (a bad value exits 2).
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if output.status.code() == Some(1) && stderr.contains("site metrics' SQL was not checked") {
+        return;
+    }
+    succeed(&format!("{origin}: koji-exporter {command_args:?}"), &output);
 }
 
 fn default_port() -> u16 {
