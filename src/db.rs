@@ -138,6 +138,18 @@ impl std::fmt::Display for Target {
     }
 }
 
+/// A driver error as people read it: a server error's message and SQLSTATE, without the
+/// driver's "at line N" (a line of PostgreSQL's own C source, which means nothing here).
+pub fn error_text(error: &sqlx::Error) -> String {
+    match error.as_database_error() {
+        Some(db) => match db.code() {
+            Some(code) => format!("{} (SQLSTATE {code})", db.message()),
+            None => db.message().to_owned(),
+        },
+        None => error.to_string(),
+    }
+}
+
 /// A driver error as one line that says what happened and where to look.
 fn describe(error: &sqlx::Error, target: &Target) -> String {
     match error {

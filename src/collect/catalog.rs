@@ -241,7 +241,7 @@ async fn background(inner: Weak<Inner>, db: Database) {
                 false
             }
             Ok(Err(error)) => {
-                tracing::warn!(%error, "catalog recount failed; scrapes keep the previous result");
+                tracing::warn!(error = %crate::db::error_text(&error), "catalog recount failed; scrapes keep the previous result");
                 matches!(
                     error,
                     sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Protocol(_)

@@ -376,14 +376,14 @@ impl Collector {
             Ok(Ok(value)) => Attempt::Done(value),
             Ok(Err(error)) if is_recovery_conflict(&error) => {
                 self.recovery_conflict_retries.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(family, %error, "query cancelled by a recovery conflict");
+                tracing::info!(family, error = %crate::db::error_text(&error), "query cancelled by a recovery conflict");
                 Attempt::Conflict
             }
             Ok(Err(error)) => {
                 if is_query_cancelled(&error) {
                     tracing::warn!(family, "collection missed its deadline; the server cancelled the query");
                 } else {
-                    tracing::warn!(family, %error, "collection failed");
+                    tracing::warn!(family, error = %crate::db::error_text(&error), "collection failed");
                 }
                 if matches!(error, sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_)) {
                     *conn = None;
@@ -473,7 +473,7 @@ impl Collector {
                     tracing::info!(seconds = started.elapsed().as_secs_f64(), "task history pass finished");
                 }
                 Err(error) => {
-                    tracing::warn!(%error, "task history pass failed; retrying later");
+                    tracing::warn!(error = %crate::db::error_text(&error), "task history pass failed; retrying later");
                     if let Ok(mut at) = retry.lock() {
                         *at = Some(Instant::now() + HISTORY_RETRY);
                     }

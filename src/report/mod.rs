@@ -352,7 +352,7 @@ pub async fn explain(conn: &mut PgConnection, options: &Options) -> Result<Strin
 /// Why a report could not be produced (the database, not the request).
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("cannot read the database ({0}); check --database.url and that the role may read Koji's tables")]
+    #[error("cannot read the database ({}); check --database.url and that the role may read Koji's tables", crate::db::error_text(.0))]
     Database(#[from] sqlx::Error),
     #[error("the database holds no Koji schema this program knows; point --database.url at a Koji database")]
     NotKoji,

@@ -148,3 +148,20 @@ async fn the_task_history_pass_starts_with_the_process_not_the_first_scrape() {
     assert_eq!(metrics.value("koji_exporter_task_history_ready"), 1.0, "{logs}");
     assert_eq!(metrics.value("koji_exporter_catalog_available"), 1.0, "{logs}");
 }
+
+#[tokio::test]
+async fn a_failing_family_logs_the_servers_message_and_sqlstate_not_a_source_line() {
+    let db = TestDb::with_fixture(Level::V1_35, "hosts_edge_cases").await;
+    // A Koji database that lost a table the tasks family reads (odd, but it happens in a
+    // half-restored database): the family fails, and its log line must be readable.
+    db.exec("drop table task cascade").await;
+    let (child, port) = start(&["--database.url", &db.url]).await;
+    let response = http_get(port, "/metrics").await.unwrap();
+    let metrics = Metrics::parse(body(&response));
+    assert_eq!(metrics.value("koji_exporter_collector_success{collector=\"tasks\"}"), 0.0);
+    assert_eq!(metrics.value("koji_up"), 1.0);
+    let logs = stop(child);
+    let failed = logs.lines().find(|line| line.contains("collection failed")).expect("a failure line");
+    assert!(failed.contains("relation \"task\" does not exist (SQLSTATE 42P01)"), "{failed}");
+    assert!(!logs.contains(" at line "), "{logs}");
+}
