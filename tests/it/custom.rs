@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use koji_exporter::config::CustomMetricConfig;
 
+use crate::binary::http_get;
 use crate::support::{Level, Metrics, TestDb, repo_path, scrape, state_for};
 
 const BIN: &str = env!("CARGO_BIN_EXE_koji-exporter");
@@ -484,16 +485,6 @@ async fn wait_listening(child: &mut std::process::Child, port: u16) -> bool {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the exporter neither listened nor exited");
-}
-
-async fn http_get(port: u16, path: &str) -> Option<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.ok()?;
-    Some(response)
 }
 
 async fn scrape_body(port: u16) -> Metrics {

@@ -296,15 +296,21 @@ async fn assert_totals_converge(db: &TestDb, state: &AppState) {
     }
 }
 
-#[tokio::test]
-async fn task_ids_reused_after_a_restore_are_noticed_and_recounted() {
+/// The task history fixture, scraped until its totals are ready, with a reconciliation interval
+/// far longer than a test: only the engine's own checks can start a recount.
+async fn history_without_reconciliation() -> (TestDb, AppState) {
     let db = TestDb::with_fixture(Level::V1_35, "hosts_edge_cases").await;
     db.load("migrations-fixtures/fixtures/tasks_history.sql").await;
-    // Far longer than the test: only the engine's own check can trigger the recount.
     let mut config = db.config();
     config.tasks.reconcile_interval_seconds = 86_400.0;
     let state = state_for(&config);
     scrape_when_ready(&state).await;
+    (db, state)
+}
+
+#[tokio::test]
+async fn task_ids_reused_after_a_restore_are_noticed_and_recounted() {
+    let (db, state) = history_without_reconciliation().await;
     assert_totals_converge(&db, &state).await;
 
     // A restore from a backup taken before tasks 26 and 27 existed; the hub then hands out
@@ -323,12 +329,7 @@ async fn task_ids_reused_after_a_restore_are_noticed_and_recounted() {
 
 #[tokio::test]
 async fn task_ids_that_went_backwards_are_noticed_and_recounted() {
-    let db = TestDb::with_fixture(Level::V1_35, "hosts_edge_cases").await;
-    db.load("migrations-fixtures/fixtures/tasks_history.sql").await;
-    let mut config = db.config();
-    config.tasks.reconcile_interval_seconds = 86_400.0;
-    let state = state_for(&config);
-    scrape_when_ready(&state).await;
+    let (db, state) = history_without_reconciliation().await;
 
     // A failover to a replica that had not yet received the newest tasks: the CLOSED
     // tagNotification task 26 and the FREE task 27 never happened there.
