@@ -91,6 +91,11 @@ impl Database {
         Ok((permit, conn))
     }
 
+    /// The schema features when the database holds a Koji schema.
+    pub fn koji_features(&self) -> Option<SchemaFeatures> {
+        self.features().filter(SchemaFeatures::is_koji)
+    }
+
     /// Schema features found by the most recent new connection, if any connection succeeded yet.
     pub fn features(&self) -> Option<SchemaFeatures> {
         self.features.read().ok().and_then(|slot| *slot)

@@ -150,7 +150,7 @@ async fn ready(State(state): State<AppState>) -> Response {
     let database = state.collector.database();
     let answered = database.acquire(Duration::from_secs(2)).await;
     match (answered, database.features()) {
-        (Ok(_), Some(features)) if features.has_host_tables => {
+        (Ok(_), Some(features)) if features.is_koji() => {
             (StatusCode::OK, format!("ready: Koji schema {}\n", features.level())).into_response()
         }
         (Ok(_), Some(_)) => (

@@ -49,6 +49,12 @@ impl SchemaFeatures {
         steps.iter().take_while(|(present, _)| *present).last().map_or("none", |(_, level)| level)
     }
 
+    /// Whether this is a Koji database at all (its host tables exist); the families, the
+    /// background passes and readiness need that much.
+    pub fn is_koji(&self) -> bool {
+        self.has_host_tables
+    }
+
     /// Each probed feature with its presence, for `koji_exporter_schema_feature`.
     pub fn features(&self) -> [(&'static str, bool); 6] {
         [

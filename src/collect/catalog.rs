@@ -336,7 +336,7 @@ impl Recount {
         // The pool's background connection: background passes take turns on one connection,
         // so the rest of the pool stays free for scrapes and the pool never grows past its size.
         let (_permit, mut conn) = db.background_connection().await?;
-        if !db.features().is_some_and(|features| features.has_host_tables) {
+        if db.koji_features().is_none() {
             return Ok(None);
         }
         let mut tx = conn.begin_with(super::BEGIN).await?;

@@ -265,7 +265,7 @@ impl Collector {
         snapshot.schema = self.db.features();
         // Not a Koji database (wrong database name, say): the families would only fail on
         // missing tables, every scrape; the detection has said so once, at WARN.
-        let Some(features) = snapshot.schema.filter(|features| features.has_host_tables) else {
+        let Some(features) = snapshot.schema.filter(SchemaFeatures::is_koji) else {
             snapshot.outcomes = self.failed_families(started.elapsed());
             return snapshot;
         };
@@ -280,8 +280,11 @@ impl Collector {
         snapshot.tasks = family!(self, &mut conn, "tasks", limits.tasks, deadline_at, snapshot.outcomes, async |tx| {
             tasks::fetch(tx, &mut task_state, settings).await
         });
+        let history_due = self.history_due(&task_state);
         drop(task_state);
-        self.start_history_pass_if_due().await;
+        if history_due {
+            self.start_history_pass();
+        }
         if let Some(catalog) = &self.catalog {
             let live =
                 family!(self, &mut conn, "catalog", limits.catalog, deadline_at, snapshot.outcomes, async |tx| {
@@ -289,6 +292,7 @@ impl Collector {
                 });
             snapshot.catalog = Some(catalog.snapshot(live));
         }
+        let mut site_queries_ran = false;
         for metric in &self.custom {
             let present = metric.requires_feature.as_deref().is_none_or(|needed| {
                 features.features().iter().any(|(feature, present)| *feature == needed && *present)
@@ -305,33 +309,38 @@ impl Collector {
                     });
                     Some(result)
                 }
-                // The database check is required before a site metric runs, on this connection
-                // when it did not pass at start.
-                None if !match conn.as_mut() {
-                    Some(connection) => metric.ready(connection, metric.timeout.max(CHECK_TIME)).await,
-                    None => false,
-                } =>
-                {
-                    snapshot.outcomes.push(Outcome {
-                        family: metric.collector,
-                        success: false,
-                        duration: Duration::ZERO,
-                    });
-                    None
+                None => {
+                    // The database check is required before a site metric runs, on this
+                    // connection when it did not pass at start.
+                    let ready = match conn.as_mut() {
+                        Some(connection) => metric.ready(connection, metric.timeout.max(CHECK_TIME)).await,
+                        None => false,
+                    };
+                    if ready {
+                        site_queries_ran = true;
+                        family!(
+                            self,
+                            &mut conn,
+                            metric.collector,
+                            metric.timeout,
+                            deadline_at,
+                            snapshot.outcomes,
+                            async |tx| { metric.fetch(tx).await }
+                        )
+                    } else {
+                        snapshot.outcomes.push(Outcome {
+                            family: metric.collector,
+                            success: false,
+                            duration: Duration::ZERO,
+                        });
+                        None
+                    }
                 }
-                None => family!(
-                    self,
-                    &mut conn,
-                    metric.collector,
-                    metric.timeout,
-                    deadline_at,
-                    snapshot.outcomes,
-                    async |tx| { metric.fetch(tx).await }
-                ),
             };
             snapshot.custom.push(crate::custom::CustomOutcome { metric: Arc::clone(metric), result });
         }
-        if !snapshot.custom.is_empty() {
+        // Only a site query that ran can have changed the session; cached results sent none.
+        if site_queries_ran {
             crate::custom::verify_session(&mut conn, CHECK_TIME).await;
         }
         // A new family: one more `family!` here, a field in `Snapshot`, and its name in `FAMILIES`.
@@ -414,17 +423,19 @@ impl Collector {
     /// Starts a history pass when there are no totals yet, a reconciliation was asked for, or
     /// the reconciliation interval has passed.
     async fn start_history_pass_if_due(&self) {
-        let task_state = self.task_state.lock().await;
-        let due = match &task_state.engine {
+        let due = self.history_due(&*self.task_state.lock().await);
+        if due {
+            self.start_history_pass();
+        }
+    }
+
+    fn history_due(&self, state: &tasks::TasksState) -> bool {
+        match &state.engine {
             None => true,
             Some(engine) => {
                 engine.needs_reconcile
                     || engine.built_at.elapsed().is_ok_and(|age| age >= self.task_settings.reconcile_interval)
             }
-        };
-        drop(task_state);
-        if due {
-            self.start_history_pass();
         }
     }
 
@@ -446,7 +457,7 @@ impl Collector {
             tracing::info!("task history pass started");
             let result = async {
                 let (_permit, mut conn) = db.background_connection().await?;
-                if !db.features().is_some_and(|features| features.has_host_tables) {
+                if db.koji_features().is_none() {
                     // Not a Koji database: the detection said so at WARN; nothing to count.
                     return Ok(None);
                 }

@@ -252,14 +252,14 @@ pub async fn check(conn: &mut PgConnection, metric: &CustomMetric) -> Result<(),
 fn classify(error: sqlx::Error, refused: impl FnOnce(String) -> String) -> CheckError {
     match error.as_database_error() {
         Some(database) => CheckError::Refused(refused(database.message().to_owned())),
-        None => CheckError::Unavailable(error.to_string()),
+        None => CheckError::Unavailable(crate::db::error_text(&error)),
     }
 }
 
 async fn check_on(conn: &mut PgConnection, metric: &CustomMetric) -> Result<(), CheckError> {
     let fail = |problem: String, fix: &str| format!("custom metric `{}`: {problem}; {fix}", metric.name);
     let refuse = |problem: String, fix: &str| CheckError::Refused(fail(problem, fix));
-    let mut tx = conn.begin_with("begin read only").await.map_err(|e| CheckError::Unavailable(e.to_string()))?;
+    let mut tx = conn.begin_with("begin read only").await.map_err(|e| CheckError::Unavailable(crate::db::error_text(&e)))?;
     let statement =
         tx.prepare(sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(metric.sql.clone()))).await.map_err(|error| {
             classify(error, |message| {
@@ -319,7 +319,7 @@ async fn check_on(conn: &mut PgConnection, metric: &CustomMetric) -> Result<(), 
         .bind(&operators)
         .fetch_all(&mut *tx)
         .await
-        .map_err(|e| CheckError::Unavailable(e.to_string()))?;
+        .map_err(|e| CheckError::Unavailable(crate::db::error_text(&e)))?;
     let _ = tx.rollback().await;
     if let Some(reason) = facts.iter().find_map(policy::refusal) {
         return Err(refuse(reason, "site metrics may only read; see README, \"Site-defined metrics\""));

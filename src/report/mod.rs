@@ -366,7 +366,7 @@ const BEGIN: &str = "begin isolation level repeatable read read only";
 pub async fn run(database: &Database, options: &Options, progress: &ProgressBar) -> Result<String, ReportError> {
     let wait = database.pool.options().get_acquire_timeout();
     let mut conn = database.acquire(wait).await.map_err(ReportError::Connect)?;
-    let features = database.features().filter(|f| f.has_host_tables).ok_or(ReportError::NotKoji)?;
+    let features = database.koji_features().ok_or(ReportError::NotKoji)?;
     let mut tx = conn.begin_with(BEGIN).await?;
     let text = if options.explain {
         explain(&mut tx, options).await?
