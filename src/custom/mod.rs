@@ -259,7 +259,8 @@ fn classify(error: sqlx::Error, refused: impl FnOnce(String) -> String) -> Check
 async fn check_on(conn: &mut PgConnection, metric: &CustomMetric) -> Result<(), CheckError> {
     let fail = |problem: String, fix: &str| format!("custom metric `{}`: {problem}; {fix}", metric.name);
     let refuse = |problem: String, fix: &str| CheckError::Refused(fail(problem, fix));
-    let mut tx = conn.begin_with("begin read only").await.map_err(|e| CheckError::Unavailable(crate::db::error_text(&e)))?;
+    let mut tx =
+        conn.begin_with("begin read only").await.map_err(|e| CheckError::Unavailable(crate::db::error_text(&e)))?;
     let statement =
         tx.prepare(sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(metric.sql.clone()))).await.map_err(|error| {
             classify(error, |message| {
