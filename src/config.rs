@@ -10,10 +10,14 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::koji::Feature;
+use crate::names::whole_name_regex;
 
 /// Environment variables with this prefix override the file; `__` separates nesting levels,
 /// as in `KOJI_EXPORTER_DATABASE__MAX_CONNECTIONS=3`.
@@ -43,8 +47,8 @@ pub struct CustomMetricConfig {
     pub name: String,
     pub help: String,
     /// gauge or counter (a counter's value column must only grow).
-    #[serde(rename = "type", default = "default_custom_type")]
-    pub kind: String,
+    #[serde(rename = "type", default)]
+    pub kind: CustomKind,
     /// Columns that become labels, in this order.
     #[serde(default)]
     pub labels: Vec<String>,
@@ -60,11 +64,16 @@ pub struct CustomMetricConfig {
     /// A schema feature the query needs (as in koji_exporter_schema_feature); without it the
     /// metric is not collected.
     #[serde(default)]
-    pub requires_feature: Option<String>,
+    pub requires_feature: Option<Feature>,
 }
 
-fn default_custom_type() -> String {
-    "gauge".into()
+/// The types a site metric may have.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CustomKind {
+    #[default]
+    Gauge,
+    Counter,
 }
 
 fn default_custom_timeout() -> f64 {
@@ -135,10 +144,49 @@ fn telemetry_path_problem(path: &str) -> Option<&'static str> {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
-    /// error, warn, info, debug or trace.
-    pub level: String,
-    /// logfmt or json.
-    pub format: String,
+    pub level: LogLevel,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn name(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+/// libpq's sslmode values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    Disable,
+    Allow,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -153,8 +201,7 @@ pub struct DatabaseConfig {
     /// Prefer `password_file`, `PGPASSWORD` or `~/.pgpass`.
     pub password: Option<Secret>,
     pub password_file: Option<PathBuf>,
-    /// disable, allow, prefer, require, verify-ca or verify-full.
-    pub sslmode: Option<String>,
+    pub sslmode: Option<SslMode>,
     pub sslrootcert: Option<PathBuf>,
     pub sslcert: Option<PathBuf>,
     pub sslkey: Option<PathBuf>,
@@ -219,6 +266,8 @@ impl Default for TasksConfig {
 pub struct CatalogConfig {
     /// Off: no background recount and no catalog metrics.
     pub enabled: bool,
+    /// Time the family's per-scrape part (a few index probes) may take in one scrape.
+    pub timeout_seconds: f64,
     /// How often the background task looks for changes (a few index probes) and recounts what
     /// changed.
     pub refresh_interval_seconds: f64,
@@ -259,7 +308,7 @@ pub const DEFAULT_PORT: u16 = 10045;
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { level: "info".into(), format: "logfmt".into() }
+        Self { level: LogLevel::Info, format: LogFormat::Logfmt }
     }
 }
 
@@ -297,6 +346,7 @@ impl Default for CatalogConfig {
     fn default() -> Self {
         Self {
             enabled: true,
+            timeout_seconds: 4.0,
             refresh_interval_seconds: 60.0,
             full_recount_interval_seconds: 900.0,
             recount_timeout_seconds: 300.0,
@@ -525,10 +575,6 @@ fn describe_figment_error(error: &figment::Error, file: Option<&Path>) -> Config
     ConfigError::key(&key, format!("{}{source}", error.kind), fix)
 }
 
-const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
-const LOG_FORMATS: [&str; 2] = ["logfmt", "json"];
-const SSL_MODES: [&str; 6] = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
-
 impl Config {
     /// Refuses values that parse but cannot work.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -574,15 +620,12 @@ impl Config {
                 "give the path of an exporter-toolkit web configuration file (README.md shows one)",
             ));
         }
-        one_of("log.level", &self.log.level, &LOG_LEVELS)?;
-        one_of("log.format", &self.log.format, &LOG_FORMATS)?;
         self.database.validate(web.scrape_timeout_seconds)?;
         positive("hosts.timeout_seconds", self.hosts.timeout_seconds)?;
         positive("tasks.timeout_seconds", self.tasks.timeout_seconds)?;
         for metric in &self.custom {
-            crate::custom::definition::validate(metric).map_err(ConfigError)?;
+            metric.validate()?;
         }
-        crate::custom::definition::check_unique(&self.custom).map_err(ConfigError)?;
         let tasks = &self.tasks;
         if !(tasks.reconcile_interval_seconds.is_finite()
             && (60.0..=2_592_000.0).contains(&tasks.reconcile_interval_seconds))
@@ -619,6 +662,26 @@ impl Config {
     }
 }
 
+impl CustomMetricConfig {
+    /// The numbers; names, labels and the SQL are the site-metric family's to check.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let name = &self.name;
+        if !(self.timeout_seconds.is_finite() && self.timeout_seconds > 0.0 && self.timeout_seconds <= 60.0) {
+            return Err(ConfigError(format!(
+                "custom metric `{name}`: timeout_seconds {} is outside (0, 60]; use a few seconds",
+                self.timeout_seconds
+            )));
+        }
+        if !(self.min_interval_seconds.is_finite() && (0.0..=86_400.0).contains(&self.min_interval_seconds)) {
+            return Err(ConfigError(format!(
+                "custom metric `{name}`: min_interval_seconds {} is outside 0 to 1 day; use seconds",
+                self.min_interval_seconds
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl CatalogConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         let interval = |key: &str, value: f64| {
@@ -632,6 +695,7 @@ impl CatalogConfig {
                 ))
             }
         };
+        positive("catalog.timeout_seconds", self.timeout_seconds)?;
         interval("catalog.refresh_interval_seconds", self.refresh_interval_seconds)?;
         interval("catalog.full_recount_interval_seconds", self.full_recount_interval_seconds)?;
         interval("catalog.recount_timeout_seconds", self.recount_timeout_seconds)?;
@@ -672,9 +736,9 @@ fn check_patterns(lists: &[(&str, &Vec<String>)]) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// A configured name pattern, anchored so that it must match the whole name.
-pub fn whole_name_regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
-    regex::Regex::new(&format!("^(?:{pattern})$"))
+/// A configured number of seconds as a duration (values were checked to be positive).
+pub fn seconds(value: f64) -> Duration {
+    Duration::from_secs_f64(value.max(0.001))
 }
 
 fn one_line(text: &str) -> String {
@@ -710,9 +774,6 @@ impl DatabaseConfig {
                 "must be non-empty ASCII",
                 "use the default koji-exporter or another plain name",
             ));
-        }
-        if let Some(mode) = &self.sslmode {
-            one_of("database.sslmode", mode, &SSL_MODES)?;
         }
         if let Some(url) = &self.url
             && !(url.expose().starts_with("postgres://") || url.expose().starts_with("postgresql://"))
@@ -767,14 +828,6 @@ fn positive(key: &str, value: f64) -> Result<(), ConfigError> {
             format!("{value} is not a duration in seconds"),
             "use a number of seconds above 0 and at most 3600",
         ))
-    }
-}
-
-fn one_of(key: &str, value: &str, allowed: &[&str]) -> Result<(), ConfigError> {
-    if allowed.contains(&value) {
-        Ok(())
-    } else {
-        Err(ConfigError::key(key, format!("{value:?} is not supported"), format!("use one of {}", allowed.join(", "))))
     }
 }
 
@@ -840,7 +893,7 @@ mod tests {
     #[test]
     fn impossible_values_name_their_key() {
         type Spoil = fn(&mut Config);
-        let cases: [(&str, Spoil); 17] = [
+        let cases: [(&str, Spoil); 15] = [
             ("web.write_timeout_seconds", |c| c.web.write_timeout_seconds = 0.0),
             ("web.max_connections", |c| c.web.max_connections = 0),
             ("web.listen_address", |c| c.web.listen_address = "localhost".into()),
@@ -851,9 +904,7 @@ mod tests {
             ("database.max_connections", |c| c.database.max_connections = 0),
             ("web.listen_address", |c| c.web.listen_address = "nowhere".into()),
             ("web.telemetry_path", |c| c.web.telemetry_path = "/".into()),
-            ("log.format", |c| c.log.format = "xml".into()),
             ("database.statement_timeout_seconds", |c| c.database.statement_timeout_seconds = 60.0),
-            ("database.sslmode", |c| c.database.sslmode = Some("maybe".into())),
             ("catalog.tag_exclude", |c| c.catalog.tag_exclude = vec!["f4[0-".into()]),
             ("catalog.max_series_per_metric", |c| c.catalog.max_series_per_metric = 0),
             ("catalog.full_recount_interval_seconds", |c| c.catalog.full_recount_interval_seconds = 10.0),

@@ -15,8 +15,12 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::{ConnectOptions, PgPool, Postgres};
 
-use crate::config::DatabaseConfig;
+use crate::config::{DatabaseConfig, SslMode, seconds};
 use crate::schema::SchemaFeatures;
+
+/// How every family, background pass and report reads: one snapshot, read-only, so that the
+/// numbers it reads agree with each other.
+pub const BEGIN_SNAPSHOT: &str = "begin isolation level repeatable read read only";
 
 /// The pool plus what the newest connection found out about the schema.
 #[derive(Debug, Clone)]
@@ -268,13 +272,15 @@ pub fn connect_options(config: &DatabaseConfig) -> Result<PgConnectOptions, DbCo
         })?;
         options = options.password(password.trim_end_matches(['\r', '\n']));
     }
-    if let Some(mode) = &config.sslmode {
-        let mode = PgSslMode::from_str(mode).map_err(|_| DbConfigError {
-            key: "database.sslmode",
-            problem: format!("{mode:?} is not an sslmode"),
-            fix: "use disable, allow, prefer, require, verify-ca or verify-full",
-        })?;
-        options = options.ssl_mode(mode);
+    if let Some(mode) = config.sslmode {
+        options = options.ssl_mode(match mode {
+            SslMode::Disable => PgSslMode::Disable,
+            SslMode::Allow => PgSslMode::Allow,
+            SslMode::Prefer => PgSslMode::Prefer,
+            SslMode::Require => PgSslMode::Require,
+            SslMode::VerifyCa => PgSslMode::VerifyCa,
+            SslMode::VerifyFull => PgSslMode::VerifyFull,
+        });
     }
     if let Some(file) = &config.sslrootcert {
         options = options.ssl_root_cert(file);
@@ -315,10 +321,6 @@ fn redact(message: &str, url: &str) -> String {
         Some(password) => message.replace(password, "********"),
         None => message.to_owned(),
     }
-}
-
-pub fn seconds(value: f64) -> Duration {
-    Duration::from_secs_f64(value.max(0.001))
 }
 
 #[cfg(test)]

@@ -11,20 +11,23 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use koji_exporter::cli::{Cli, Command, ReportArgs};
-use koji_exporter::collect::{CollectSettings, Collector};
+use koji_exporter::collect::{CollectSettings, Collector, custom};
 use koji_exporter::config::{self, Config};
-use koji_exporter::custom;
 use koji_exporter::db::{self, Database};
-use koji_exporter::exposition::BuildInfo;
-use koji_exporter::http::{self, AppState};
+use koji_exporter::http;
 use koji_exporter::report;
+use koji_exporter::startup;
 use koji_exporter::telemetry;
-use koji_exporter::web::{self, Limits, Security};
+use koji_exporter::web::{self, Security};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match config::load(cli.config.as_deref(), cli.overrides()) {
         Ok(config) => config,
+        Err(error) => return fail(2, &error),
+    };
+    let settings = match startup::collect_settings(&config) {
+        Ok(settings) => settings,
         Err(error) => return fail(2, &error),
     };
     // The web configuration file and the TLS files it names are read now, so that a mistake
@@ -34,8 +37,8 @@ fn main() -> ExitCode {
         Err(error) => return fail(2, &error),
     };
     match cli.command_or_serve() {
-        Command::CheckConfig(_) => check_config(&config),
-        Command::Serve(_) => serve(config, security),
+        Command::CheckConfig(_) => check_config(&config, &settings),
+        Command::Serve(_) => serve(config, settings, security),
         Command::Report(args) => report(config, &args),
     }
 }
@@ -93,7 +96,7 @@ fn report(mut config: Config, args: &ReportArgs) -> ExitCode {
     }
 }
 
-fn check_config(config: &Config) -> ExitCode {
+fn check_config(config: &Config, settings: &CollectSettings) -> ExitCode {
     if let Err(error) = db::connect_options(&config.database) {
         return fail(2, &error);
     }
@@ -105,7 +108,6 @@ fn check_config(config: &Config) -> ExitCode {
         };
         let checked = runtime.block_on(async {
             let database = Database::connect_lazy(&config.database).map_err(|error| error.to_string())?;
-            let settings = CollectSettings::from_config(config);
             let checked = custom::check_all(&database, &settings.custom, Duration::from_secs(5)).await?;
             Ok::<_, String>((checked, custom::role_warning(&database, Duration::from_secs(5)).await))
         });
@@ -134,7 +136,7 @@ fn check_config(config: &Config) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn serve(config: Config, security: Security) -> ExitCode {
+fn serve(config: Config, settings: CollectSettings, security: Security) -> ExitCode {
     telemetry::init(&config.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(runtime) => runtime,
@@ -146,7 +148,6 @@ fn serve(config: Config, security: Security) -> ExitCode {
             Ok(database) => database,
             Err(error) => return fail(2, &error),
         };
-        let settings = CollectSettings::from_config(&config);
         match custom::check_all(&database, &settings.custom, Duration::from_secs(5)).await {
             Ok(true) => {}
             Ok(false) => tracing::warn!(
@@ -179,19 +180,8 @@ fn serve(config: Config, security: Security) -> ExitCode {
         let collector = Arc::new(Collector::new(database, settings));
         // The task history pass and the catalog recount start now, not at the first scrape.
         collector.start_background().await;
-        let state = AppState {
-            collector,
-            telemetry_path: config.web.telemetry_path.clone(),
-            max_requests: config.web.max_requests,
-            scrape_timeout: db::seconds(config.web.scrape_timeout_seconds),
-            build: BuildInfo::current(),
-            rendered: Default::default(),
-        };
-        let limits = Limits {
-            header_read_timeout: db::seconds(config.web.header_read_timeout_seconds),
-            write_timeout: db::seconds(config.web.write_timeout_seconds),
-            max_connections: config.web.max_connections,
-        };
+        let state = startup::app_state(&config, collector);
+        let limits = startup::limits(&config);
         match http::serve(listener, state, Arc::new(security), limits).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => fail(1, &format!("HTTP server stopped: {error}")),

@@ -8,6 +8,7 @@
 
 use sqlx::PgConnection;
 
+use crate::koji::Feature;
 use crate::sql;
 
 /// What the connected database offers. Field names follow the probes in `sql/schema.sql`.
@@ -38,15 +39,7 @@ impl SchemaFeatures {
     /// The newest Koji release whose schema additions are all present, as "1.35"; "pre-1.26"
     /// for older schemas and "none" when the host tables are missing (not a Koji database).
     pub fn level(&self) -> &'static str {
-        let steps = [
-            (self.has_host_tables, "pre-1.26"),
-            (self.has_channel_enabled, "1.26"),
-            (self.has_session_closed, "1.32"),
-            (self.has_host_update_time, "1.33"),
-            (self.has_scheduler, "1.34"),
-            (self.has_repo_queue, "1.35"),
-        ];
-        steps.iter().take_while(|(present, _)| *present).last().map_or("none", |(_, level)| level)
+        Feature::ALL.iter().take_while(|feature| self.has(**feature)).last().map_or("none", |feature| feature.since())
     }
 
     /// Whether this is a Koji database at all (its host tables exist); the families, the
@@ -55,16 +48,20 @@ impl SchemaFeatures {
         self.has_host_tables
     }
 
+    pub fn has(&self, feature: Feature) -> bool {
+        match feature {
+            Feature::HostTables => self.has_host_tables,
+            Feature::ChannelEnabled => self.has_channel_enabled,
+            Feature::SessionClosed => self.has_session_closed,
+            Feature::HostUpdateTime => self.has_host_update_time,
+            Feature::Scheduler => self.has_scheduler,
+            Feature::RepoQueue => self.has_repo_queue,
+        }
+    }
+
     /// Each probed feature with its presence, for `koji_exporter_schema_feature`.
-    pub fn features(&self) -> [(&'static str, bool); 6] {
-        [
-            ("host_tables", self.has_host_tables),
-            ("channel_enabled", self.has_channel_enabled),
-            ("session_closed", self.has_session_closed),
-            ("host_update_time", self.has_host_update_time),
-            ("scheduler", self.has_scheduler),
-            ("repo_queue", self.has_repo_queue),
-        ]
+    pub fn features(&self) -> [(Feature, bool); 6] {
+        Feature::ALL.map(|feature| (feature, self.has(feature)))
     }
 }
 

@@ -5,12 +5,22 @@
 //! unit-tested without a database.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 use sqlx::PgConnection;
 
 use crate::lossy::Lossy;
 use crate::schema::SchemaFeatures;
 use crate::sql;
+
+/// What the family needs to know, from the configuration's `hosts` table.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Time the family may take in one scrape.
+    pub timeout: Duration,
+    /// Job limit assumed for a builder that reports none.
+    pub default_max_jobs: u32,
+}
 
 /// One Koji host (builder) as the scrape saw it.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,6 +7,7 @@
 //! of one family agree with each other.
 
 pub mod catalog;
+pub mod custom;
 pub mod hosts;
 pub mod tasks;
 
@@ -18,12 +19,9 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Connection, PgConnection, Postgres};
 use tokio::time::timeout;
 
-use crate::config::CatalogConfig;
 use crate::db::Database;
 use crate::schema::SchemaFeatures;
 use crate::sql;
-
-pub(crate) const BEGIN: &str = "begin isolation level repeatable read read only";
 
 /// How one attempt at a family ended.
 enum Attempt<T> {
@@ -69,7 +67,7 @@ pub struct Snapshot {
     /// None when the family is disabled.
     pub catalog: Option<catalog::CatalogSnapshot>,
     /// Site-defined metrics, in configuration order.
-    pub custom: Vec<crate::custom::CustomOutcome>,
+    pub custom: Vec<custom::CustomOutcome>,
     /// Queries retried after a hot standby cancelled them, since the exporter started.
     pub recovery_conflict_retries: u64,
     /// Builders that report no job limit are held to this one.
@@ -94,46 +92,14 @@ pub struct Outcome {
 /// The families, in the order they are collected and reported.
 pub const FAMILIES: [&str; 3] = ["hosts", "tasks", "catalog"];
 
-/// What the collector needs from the configuration.
+/// Every family's settings; `startup` makes them from the configuration.
 #[derive(Debug, Clone)]
 pub struct CollectSettings {
-    pub default_max_jobs: u32,
+    pub hosts: hosts::Settings,
     pub tasks: tasks::TasksSettings,
-    pub timeouts: FamilyTimeouts,
-    pub catalog: CatalogConfig,
-    pub custom: Vec<Arc<crate::custom::CustomMetric>>,
-}
-
-impl CollectSettings {
-    pub fn from_config(config: &crate::config::Config) -> Self {
-        let tasks = &config.tasks;
-        Self {
-            default_max_jobs: config.hosts.default_max_jobs,
-            tasks: tasks::TasksSettings {
-                tag_label: tasks.tag_label,
-                methods: tasks.methods.iter().cloned().collect(),
-                reconcile_interval: crate::db::seconds(tasks.reconcile_interval_seconds),
-                gap_grace: crate::db::seconds(tasks.gap_grace_seconds),
-                tags: catalog::NameFilter::new(&tasks.tag_include, &tasks.tag_exclude),
-            },
-            timeouts: FamilyTimeouts {
-                hosts: crate::db::seconds(config.hosts.timeout_seconds),
-                tasks: crate::db::seconds(config.tasks.timeout_seconds),
-                // The catalog's per-scrape part is a few index probes; it shares the hosts limit.
-                catalog: crate::db::seconds(config.hosts.timeout_seconds),
-            },
-            catalog: config.catalog.clone(),
-            custom: config.custom.iter().map(crate::custom::CustomMetric::new).collect(),
-        }
-    }
-}
-
-/// Time a family may take, by family.
-#[derive(Debug, Clone, Copy)]
-pub struct FamilyTimeouts {
-    pub hosts: Duration,
-    pub tasks: Duration,
-    pub catalog: Duration,
+    /// None when the family is disabled.
+    pub catalog: Option<catalog::Settings>,
+    pub custom: Vec<Arc<custom::CustomMetric>>,
 }
 
 /// Retries of a family whose query a hot standby cancelled.
@@ -145,29 +111,20 @@ const CLIENT_GRACE: Duration = Duration::from_millis(500);
 /// Time for a site metric's database check, and for the session check after the site metrics.
 const CHECK_TIME: Duration = Duration::from_secs(2);
 
-/// Do not start a history pass more often than this after a failed one.
-const HISTORY_RETRY: Duration = Duration::from_secs(30);
-
 /// Reads the database on demand; shared by every HTTP request.
 #[derive(Debug)]
 pub struct Collector {
     db: Database,
-    default_max_jobs: u64,
-    task_settings: tasks::TasksSettings,
-    task_state: Arc<tokio::sync::Mutex<tasks::TasksState>>,
-    /// Set while a full pass over the task history runs in the background.
-    history_running: Arc<AtomicBool>,
-    /// After a failed pass, none starts again before this instant.
-    history_retry_at: Arc<std::sync::Mutex<Option<Instant>>>,
-    family_timeouts: FamilyTimeouts,
+    hosts: hosts::Settings,
+    tasks: tasks::Tasks,
+    /// The catalog family's background state; None when the family is disabled.
+    catalog: Option<catalog::Catalog>,
+    custom: Vec<Arc<custom::CustomMetric>>,
     /// Held while a collection runs, so that scrapes share one.
     flight: tokio::sync::Mutex<()>,
     /// The last collection and when it finished; its lock is never held across I/O.
     last: std::sync::Mutex<Option<(Instant, Arc<Snapshot>)>>,
     recovery_conflict_retries: AtomicU64,
-    /// The catalog family's background state; None when the family is disabled.
-    catalog: Option<catalog::Catalog>,
-    custom: Vec<Arc<crate::custom::CustomMetric>>,
     /// Whether the previous scrape reached the database, so that an outage is logged when it
     /// starts and when it ends rather than on every scrape.
     was_up: AtomicBool,
@@ -177,17 +134,13 @@ impl Collector {
     pub fn new(db: Database, settings: CollectSettings) -> Self {
         Self {
             db,
-            default_max_jobs: u64::from(settings.default_max_jobs),
-            task_settings: settings.tasks,
-            family_timeouts: settings.timeouts,
+            hosts: settings.hosts,
+            tasks: tasks::Tasks::new(settings.tasks),
+            catalog: settings.catalog.map(catalog::Catalog::new),
+            custom: settings.custom,
             flight: tokio::sync::Mutex::new(()),
             last: std::sync::Mutex::new(None),
             recovery_conflict_retries: AtomicU64::new(0),
-            task_state: Arc::default(),
-            history_running: Arc::default(),
-            history_retry_at: Arc::default(),
-            catalog: settings.catalog.enabled.then(|| catalog::Catalog::new(&settings.catalog)),
-            custom: settings.custom,
             was_up: AtomicBool::new(true),
         }
     }
@@ -237,7 +190,7 @@ impl Collector {
     async fn collect(&self, deadline: Duration) -> Snapshot {
         let started = Instant::now();
         let deadline_at = started + deadline;
-        let mut snapshot = Snapshot { default_max_jobs: self.default_max_jobs, ..Snapshot::default() };
+        let mut snapshot = Snapshot { default_max_jobs: u64::from(self.hosts.default_max_jobs), ..Snapshot::default() };
         if let Some(catalog) = &self.catalog {
             // The background recount runs on its own schedule; the scrape only reads its result.
             catalog.start(&self.db);
@@ -271,33 +224,27 @@ impl Collector {
         };
 
         let mut conn = Some(conn);
-        let limits = &self.family_timeouts;
-        snapshot.hosts = family!(self, &mut conn, "hosts", limits.hosts, deadline_at, snapshot.outcomes, async |tx| {
-            hosts::fetch(tx, &features).await
-        });
-        let settings = &self.task_settings;
-        let mut task_state = self.task_state.lock().await;
-        snapshot.tasks = family!(self, &mut conn, "tasks", limits.tasks, deadline_at, snapshot.outcomes, async |tx| {
-            tasks::fetch(tx, &mut task_state, settings).await
-        });
-        let history_due = self.history_due(&task_state);
-        drop(task_state);
-        if history_due {
-            self.start_history_pass();
-        }
+        snapshot.hosts =
+            family!(self, &mut conn, "hosts", self.hosts.timeout, deadline_at, snapshot.outcomes, async |tx| {
+                hosts::fetch(tx, &features).await
+            });
+        let tasks = &self.tasks;
+        snapshot.tasks =
+            family!(self, &mut conn, "tasks", tasks.settings().timeout, deadline_at, snapshot.outcomes, async |tx| {
+                tasks.fetch(tx).await
+            });
+        // A reconciliation may be due, or the engine may have asked for one.
+        tasks.start(&self.db).await;
         if let Some(catalog) = &self.catalog {
-            let live =
-                family!(self, &mut conn, "catalog", limits.catalog, deadline_at, snapshot.outcomes, async |tx| {
-                    catalog::fetch_live(tx, &features).await
-                });
+            let limit = catalog.settings().timeout;
+            let live = family!(self, &mut conn, "catalog", limit, deadline_at, snapshot.outcomes, async |tx| {
+                catalog::fetch_live(tx, &features).await
+            });
             snapshot.catalog = Some(catalog.snapshot(live));
         }
         let mut site_queries_ran = false;
         for metric in &self.custom {
-            let present = metric.requires_feature.as_deref().is_none_or(|needed| {
-                features.features().iter().any(|(feature, present)| *feature == needed && *present)
-            });
-            if !present {
+            if !metric.requires_feature.is_none_or(|needed| features.has(needed)) {
                 continue;
             }
             let result = match metric.cached() {
@@ -337,11 +284,11 @@ impl Collector {
                     }
                 }
             };
-            snapshot.custom.push(crate::custom::CustomOutcome { metric: Arc::clone(metric), result });
+            snapshot.custom.push(custom::CustomOutcome { metric: Arc::clone(metric), result });
         }
         // Only a site query that ran can have changed the session; cached results sent none.
         if site_queries_ran {
-            crate::custom::verify_session(&mut conn, CHECK_TIME).await;
+            custom::verify_session(&mut conn, CHECK_TIME).await;
         }
         // A new family: one more `family!` here, a field in `Snapshot`, and its name in `FAMILIES`.
         snapshot.recovery_conflict_retries = self.recovery_conflict_retries.load(Ordering::Relaxed);
@@ -374,7 +321,7 @@ impl Collector {
         }
         let server_limit = format!("{}", remaining.as_millis().max(1));
         let result = timeout(remaining + CLIENT_GRACE, async {
-            let mut tx = connection.begin_with(BEGIN).await?;
+            let mut tx = connection.begin_with(crate::db::BEGIN_SNAPSHOT).await?;
             sqlx::query(sql::statement("session", "family_deadline")).bind(&server_limit).execute(&mut *tx).await?;
             let value = fetch(&mut tx).await?;
             tx.commit().await?;
@@ -417,81 +364,7 @@ impl Collector {
         if let Some(catalog) = &self.catalog {
             catalog.start(&self.db);
         }
-        self.start_history_pass_if_due().await;
-    }
-
-    /// Starts a history pass when there are no totals yet, a reconciliation was asked for, or
-    /// the reconciliation interval has passed.
-    async fn start_history_pass_if_due(&self) {
-        let due = self.history_due(&*self.task_state.lock().await);
-        if due {
-            self.start_history_pass();
-        }
-    }
-
-    fn history_due(&self, state: &tasks::TasksState) -> bool {
-        match &state.engine {
-            None => true,
-            Some(engine) => {
-                engine.needs_reconcile
-                    || engine.built_at.elapsed().is_ok_and(|age| age >= self.task_settings.reconcile_interval)
-            }
-        }
-    }
-
-    /// Starts a full pass over the task history in the background, unless one runs or one
-    /// failed moments ago. It takes the pool's background connection (shared in turns with the
-    /// catalog recount) for its duration; scrapes keep the others. The result replaces the engine; the next scrape catches up from its snapshot.
-    fn start_history_pass(&self) {
-        let retry_at = self.history_retry_at.lock().map(|at| *at).unwrap_or(None);
-        if retry_at.is_some_and(|at| Instant::now() < at) || self.history_running.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let retry = Arc::clone(&self.history_retry_at);
-        let db = self.db.clone();
-        let state = Arc::clone(&self.task_state);
-        let running = Arc::clone(&self.history_running);
-        let settings = self.task_settings.clone();
-        tokio::spawn(async move {
-            let started = Instant::now();
-            tracing::info!("task history pass started");
-            let result = async {
-                let (_permit, mut conn) = db.background_connection().await?;
-                if db.koji_features().is_none() {
-                    // Not a Koji database: the detection said so at WARN; nothing to count.
-                    return Ok(None);
-                }
-                let mut tx = conn.begin_with(BEGIN).await?;
-                // Batches of a busy database's history may take longer than a scrape's statement
-                // timeout; a failed batch would restart the whole pass.
-                sqlx::query(sql::statement("session", "family_deadline")).bind("120000").execute(&mut *tx).await?;
-                let mut attributor = tasks::attribution::Attributor::default();
-                let engine = tasks::Engine::from_history(&mut tx, &mut attributor, &settings).await?;
-                tx.commit().await?;
-                Ok::<_, sqlx::Error>(Some((engine, attributor)))
-            }
-            .await;
-            match result {
-                Ok(None) => {
-                    if let Ok(mut at) = retry.lock() {
-                        *at = Some(Instant::now() + HISTORY_RETRY);
-                    }
-                }
-                Ok(Some((engine, attributor))) => {
-                    let mut state = state.lock().await;
-                    state.engine = Some(engine);
-                    state.attributor = attributor;
-                    tracing::info!(seconds = started.elapsed().as_secs_f64(), "task history pass finished");
-                }
-                Err(error) => {
-                    tracing::warn!(error = %crate::db::error_text(&error), "task history pass failed; retrying later");
-                    if let Ok(mut at) = retry.lock() {
-                        *at = Some(Instant::now() + HISTORY_RETRY);
-                    }
-                }
-            }
-            running.store(false, Ordering::Release);
-        });
+        self.tasks.start(&self.db).await;
     }
 
     /// Every enabled family marked as failed (the database could not be reached).

@@ -2,18 +2,13 @@
 //! their rows (duplicate label sets, NULL values) so that odd results are visible, not silent.
 
 use super::{Kind, MetricFamily, Sample};
-use crate::custom::CustomOutcome;
+use crate::collect::custom::CustomOutcome;
+use crate::metrics;
 
 pub fn families(outcomes: &[CustomOutcome]) -> Vec<MetricFamily> {
     let mut families = Vec::new();
-    let mut duplicates = MetricFamily::gauge(
-        "koji_exporter_custom_duplicate_rows",
-        "Rows of a site metric's last run whose label set repeated an earlier row's (only the first is exported)",
-    );
-    let mut nulls = MetricFamily::gauge(
-        "koji_exporter_custom_null_values",
-        "Rows of a site metric's last run whose value was NULL (skipped)",
-    );
+    let mut duplicates = MetricFamily::new(&metrics::EXPORTER_CUSTOM_DUPLICATE_ROWS);
+    let mut nulls = MetricFamily::new(&metrics::EXPORTER_CUSTOM_NULL_VALUES);
     for outcome in outcomes {
         let metric = &outcome.metric;
         let kind = if metric.counter { Kind::Counter } else { Kind::Gauge };

@@ -5,49 +5,28 @@
 
 use super::{MetricFamily, bool_value};
 use crate::collect::hosts::HostsSnapshot;
+use crate::metrics;
 
 pub fn families(data: &HostsSnapshot, default_max_jobs: u64) -> Vec<MetricFamily> {
-    let mut builders_update = MetricFamily::gauge(
-        "koji_builders_update",
-        "Unix time of each builder's last update (host.update_time, else its newest session), labelled with its enabled and ready state",
-    );
-    let mut hosts_enabled = MetricFamily::gauge("koji_hosts_enabled", "Whether the host is enabled (1) or not (0)");
-    let mut hosts_ready = MetricFamily::gauge("koji_hosts_ready", "Whether the host is ready (1) or not (0)");
-    let mut hosts_capacity = MetricFamily::gauge("koji_hosts_capacity", "Capacity of each enabled host");
-    let mut task_load = MetricFamily::gauge("koji_task_load", "Task load each host last reported");
-    let mut enabled_count = MetricFamily::gauge("koji_enabled_hosts_count", "Number of enabled hosts per channel");
-    let mut enabled_capacity = MetricFamily::gauge(
-        "koji_enabled_hosts_capacity_per_channel",
-        "Sum of the capacity of enabled hosts per channel",
-    );
+    let mut builders_update = MetricFamily::new(&metrics::BUILDERS_UPDATE);
+    let mut hosts_enabled = MetricFamily::new(&metrics::HOSTS_ENABLED);
+    let mut hosts_ready = MetricFamily::new(&metrics::HOSTS_READY);
+    let mut hosts_capacity = MetricFamily::new(&metrics::HOSTS_CAPACITY);
+    let mut task_load = MetricFamily::new(&metrics::TASK_LOAD);
+    let mut enabled_count = MetricFamily::new(&metrics::ENABLED_HOSTS_COUNT);
+    let mut enabled_capacity = MetricFamily::new(&metrics::ENABLED_HOSTS_CAPACITY_PER_CHANNEL);
 
-    let mut enabled = MetricFamily::gauge("koji_host_enabled", "Whether the host is enabled (host_config.enabled)");
-    let mut ready = MetricFamily::gauge("koji_host_ready", "Whether the host says it is ready for tasks (host.ready)");
-    let mut capacity = MetricFamily::gauge("koji_host_capacity", "Task weight the host accepts (host_config.capacity)");
-    let mut load = MetricFamily::gauge(
-        "koji_host_task_load",
-        "Sum of weights of the host's running non-waiting tasks, as the builder last reported (host.task_load)",
-    );
-    let mut last_update = MetricFamily::gauge(
-        "koji_host_last_update_timestamp_seconds",
-        "Unix time of the host's last check-in (host.update_time on Koji 1.33+, else the newest sessions.update_time of its user)",
-    );
-    let mut open_tasks = MetricFamily::gauge(
-        "koji_host_open_tasks",
-        "OPEN tasks held by the host, waiting parents included (task.state = 1)",
-    );
-    let mut running_tasks =
-        MetricFamily::gauge("koji_host_running_tasks", "OPEN tasks of the host that are not waiting on subtasks");
-    let mut max_jobs = MetricFamily::gauge(
-        "koji_host_max_jobs",
-        "Job limit the builder reported (scheduler_host_data maxjobs, Koji 1.34+); absent when it reports none",
-    );
-    let mut busy = MetricFamily::gauge(
-        "koji_host_busy",
-        "1 when the builder is full by its own rule: task load over capacity, or open tasks at its job limit",
-    );
-    let mut arch_info = MetricFamily::gauge("koji_host_arch_info", "One series per architecture the host builds for");
-    let mut channel_info = MetricFamily::gauge("koji_host_channel_info", "One series per channel the host is in");
+    let mut enabled = MetricFamily::new(&metrics::HOST_ENABLED);
+    let mut ready = MetricFamily::new(&metrics::HOST_READY);
+    let mut capacity = MetricFamily::new(&metrics::HOST_CAPACITY);
+    let mut load = MetricFamily::new(&metrics::HOST_TASK_LOAD);
+    let mut last_update = MetricFamily::new(&metrics::HOST_LAST_UPDATE_TIMESTAMP_SECONDS);
+    let mut open_tasks = MetricFamily::new(&metrics::HOST_OPEN_TASKS);
+    let mut running_tasks = MetricFamily::new(&metrics::HOST_RUNNING_TASKS);
+    let mut max_jobs = MetricFamily::new(&metrics::HOST_MAX_JOBS);
+    let mut busy = MetricFamily::new(&metrics::HOST_BUSY);
+    let mut arch_info = MetricFamily::new(&metrics::HOST_ARCH_INFO);
+    let mut channel_info = MetricFamily::new(&metrics::HOST_CHANNEL_INFO);
 
     for host in &data.hosts {
         let name = host.name.as_str();
@@ -83,16 +62,12 @@ pub fn families(data: &HostsSnapshot, default_max_jobs: u64) -> Vec<MetricFamily
         }
     }
 
-    let mut channel_enabled =
-        MetricFamily::gauge("koji_channel_enabled", "Whether the channel is enabled (channels.enabled, Koji 1.26+)");
-    let mut channel_hosts = MetricFamily::gauge("koji_channel_hosts", "Hosts in the channel, enabled or not");
-    let mut channel_enabled_hosts = MetricFamily::gauge("koji_channel_enabled_hosts", "Enabled hosts in the channel");
-    let mut channel_ready_hosts =
-        MetricFamily::gauge("koji_channel_ready_hosts", "Enabled hosts in the channel that are ready");
-    let mut channel_capacity =
-        MetricFamily::gauge("koji_channel_capacity", "Sum of the capacity of the channel's enabled hosts");
-    let mut channel_load =
-        MetricFamily::gauge("koji_channel_task_load", "Sum of the task load of the channel's enabled hosts");
+    let mut channel_enabled = MetricFamily::new(&metrics::CHANNEL_ENABLED);
+    let mut channel_hosts = MetricFamily::new(&metrics::CHANNEL_HOSTS);
+    let mut channel_enabled_hosts = MetricFamily::new(&metrics::CHANNEL_ENABLED_HOSTS);
+    let mut channel_ready_hosts = MetricFamily::new(&metrics::CHANNEL_READY_HOSTS);
+    let mut channel_capacity = MetricFamily::new(&metrics::CHANNEL_CAPACITY);
+    let mut channel_load = MetricFamily::new(&metrics::CHANNEL_TASK_LOAD);
     for channel in &data.channels {
         let label = [("channel", channel.name.as_str())];
         if let Some(flag) = channel.enabled {

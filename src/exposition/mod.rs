@@ -23,6 +23,8 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use crate::collect::Snapshot;
+use crate::metrics::Description;
+pub use crate::metrics::Kind;
 
 /// Content type of the OpenMetrics text format, served when the scraper asks for it.
 pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -57,13 +59,6 @@ impl BuildInfo {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Gauge,
-    Counter,
-    Histogram,
-}
-
 /// One metric family ready to encode. `name` is the full name without the `_total` that the
 /// encoder adds to counters.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +87,17 @@ pub struct Sample {
 }
 
 impl MetricFamily {
+    /// An empty family of a built-in description.
+    pub fn new(description: &Description) -> Self {
+        Self {
+            name: description.name,
+            help: description.help,
+            kind: description.kind,
+            samples: Vec::new(),
+            histograms: Vec::new(),
+        }
+    }
+
     pub fn gauge(name: &'static str, help: &'static str) -> Self {
         Self { name, help, kind: Kind::Gauge, samples: Vec::new(), histograms: Vec::new() }
     }
@@ -131,39 +137,6 @@ pub fn families(snapshot: &Snapshot, build: &BuildInfo) -> Vec<MetricFamily> {
     }
     families.extend(custom::families(&snapshot.custom));
     families
-}
-
-/// Every name a built-in family can expose (counters also with `_total`, histograms with their
-/// series suffixes), from the families rendered for a snapshot in which every family reported.
-pub fn builtin_names() -> Vec<String> {
-    use crate::collect::{ServerState, catalog, hosts, tasks};
-    let snapshot = Snapshot {
-        up: true,
-        server: Some(ServerState { in_recovery: true, replayed_at: Some(0.0), server_now: 0.0 }),
-        hosts: Some(hosts::HostsSnapshot::default()),
-        tasks: Some(tasks::TasksSnapshot { totals: Some(Default::default()), ..Default::default() }),
-        catalog: Some(catalog::CatalogSnapshot {
-            live: Some(catalog::LiveCatalog {
-                finished: Vec::new(),
-                repo_queue: Some(catalog::RepoQueue { requests: 0, oldest: None }),
-            }),
-            cached: Some(Default::default()),
-            age_seconds: Some(0.0),
-        }),
-        ..Snapshot::default()
-    };
-    let mut names = Vec::new();
-    for family in families(&snapshot, &BuildInfo::current()) {
-        names.push(family.name.to_owned());
-        match family.kind {
-            Kind::Counter => names.push(format!("{}_total", family.name)),
-            Kind::Histogram => {
-                names.extend(["_bucket", "_sum", "_count"].iter().map(|suffix| format!("{}{suffix}", family.name)));
-            }
-            Kind::Gauge => {}
-        }
-    }
-    names
 }
 
 /// The scrape's response body in the requested format.

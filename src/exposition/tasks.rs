@@ -5,31 +5,28 @@
 //! the same after a restart and on every replica. Series are built from the non-terminal tasks
 //! and the engine's totals of this scrape only.
 
+use crate::metrics;
 use std::collections::BTreeMap;
 use std::time::UNIX_EPOCH;
 
 use super::{HistogramSample, MetricFamily};
 use crate::collect::tasks::TasksSnapshot;
-use crate::collect::tasks::aggregate::{ASSIGNED, FREE, OPEN, state_name};
+use crate::koji::task::{ASSIGNED, FREE, OPEN, state_name};
 
 pub fn families(data: &TasksSnapshot) -> Vec<MetricFamily> {
     let channel = |id: i32| data.channel_names.get(&id).cloned().unwrap_or_else(|| format!("channel_{id}"));
     let mut families = queue_families(data, &channel);
 
-    let mut ready = MetricFamily::gauge(
-        "koji_exporter_task_history_ready",
-        "1 once the full pass over the task history has finished and the task counters are served",
-    );
+    let mut ready = MetricFamily::new(&metrics::EXPORTER_TASK_HISTORY_READY);
     ready.with([], if data.totals.is_some() { 1.0 } else { 0.0 });
     families.push(ready);
     let Some(totals) = &data.totals else { return families };
 
-    let mut created = MetricFamily::counter("koji_tasks", "Tasks in the database, by channel, method and tag");
-    let mut completions =
-        MetricFamily::counter("koji_task_completions", "Finished tasks (CLOSED, FAILED or CANCELED) in the database");
-    let mut succeeded = MetricFamily::counter("koji_task_succeed", "CLOSED tasks in the database");
-    let mut failed = MetricFamily::counter("koji_task_errors", "FAILED tasks in the database");
-    let mut canceled = MetricFamily::counter("koji_task_cancellations", "CANCELED tasks in the database");
+    let mut created = MetricFamily::new(&metrics::TASKS);
+    let mut completions = MetricFamily::new(&metrics::TASK_COMPLETIONS);
+    let mut succeeded = MetricFamily::new(&metrics::TASK_SUCCEED);
+    let mut failed = MetricFamily::new(&metrics::TASK_ERRORS);
+    let mut canceled = MetricFamily::new(&metrics::TASK_CANCELLATIONS);
     for (key, counts) in &totals.by_key {
         let channel_name = channel(key.channel_id);
         let labels = [("channel", channel_name.as_str()), ("method", key.method.as_str()), ("tag", key.tag.as_str())];
@@ -40,10 +37,7 @@ pub fn families(data: &TasksSnapshot) -> Vec<MetricFamily> {
         canceled.with(labels, counts.canceled as f64);
     }
 
-    let mut wait = MetricFamily::histogram(
-        "koji_task_wait_seconds",
-        "Time finished tasks waited from creation to start (task.start_time - create_time)",
-    );
+    let mut wait = MetricFamily::new(&metrics::TASK_WAIT_SECONDS);
     for ((channel_id, method), histogram) in &totals.wait {
         wait.histograms.push(HistogramSample {
             labels: vec![("channel", channel(*channel_id)), ("method", method.clone())],
@@ -52,10 +46,7 @@ pub fn families(data: &TasksSnapshot) -> Vec<MetricFamily> {
             sum: histogram.sum,
         });
     }
-    let mut run = MetricFamily::histogram(
-        "koji_task_run_seconds",
-        "Time finished tasks ran from start to completion, by final state",
-    );
+    let mut run = MetricFamily::new(&metrics::TASK_RUN_SECONDS);
     for ((channel_id, method, state), histogram) in &totals.run {
         run.histograms.push(HistogramSample {
             labels: vec![("channel", channel(*channel_id)), ("method", method.clone()), ("state", state_name(*state))],
@@ -64,29 +55,17 @@ pub fn families(data: &TasksSnapshot) -> Vec<MetricFamily> {
             sum: histogram.sum,
         });
     }
-    let mut by_host = MetricFamily::counter(
-        "koji_host_finished_tasks",
-        "Finished tasks whose task.host_id is the host, by final state (the Reports page's tasks by host)",
-    );
+    let mut by_host = MetricFamily::new(&metrics::HOST_FINISHED_TASKS);
     for ((host_id, state), count) in &totals.host_finished {
         let host = data.host_names.get(host_id).cloned().unwrap_or_else(|| format!("host_{host_id}"));
         by_host.with([("host", host.as_str()), ("state", state_name(*state).as_str())], *count as f64);
     }
 
-    let mut tracked = MetricFamily::gauge(
-        "koji_exporter_tasks_tracked",
-        "Tasks the incremental engine re-reads each scrape (not finished when last seen)",
-    );
+    let mut tracked = MetricFamily::new(&metrics::EXPORTER_TASKS_TRACKED);
     tracked.with([], data.tracked as f64);
-    let mut gaps = MetricFamily::gauge(
-        "koji_exporter_task_id_gaps",
-        "Task ids below the newest seen that are not visible yet (uncommitted or rolled back)",
-    );
+    let mut gaps = MetricFamily::new(&metrics::EXPORTER_TASK_ID_GAPS);
     gaps.with([], data.gaps as f64);
-    let mut built = MetricFamily::gauge(
-        "koji_exporter_task_history_built_timestamp_seconds",
-        "Unix time the last full pass over the task history finished (counters are exact since then)",
-    );
+    let mut built = MetricFamily::new(&metrics::EXPORTER_TASK_HISTORY_BUILT_TIMESTAMP_SECONDS);
     if let Some(time) = data.built_at.and_then(|time| time.duration_since(UNIX_EPOCH).ok()) {
         built.with([], time.as_secs_f64());
     }
@@ -121,26 +100,19 @@ fn queue_families(data: &TasksSnapshot, channel: &impl Fn(i32) -> String) -> Vec
         *by_state.entry((series.0, series.1, state)).or_default() += 1;
     }
 
-    let mut waiting_family =
-        MetricFamily::gauge("koji_waiting_tasks", "Tasks waiting for a builder (FREE or ASSIGNED)");
+    let mut waiting_family = MetricFamily::new(&metrics::WAITING_TASKS);
     for ((channel, method, tag), count) in &waiting {
         waiting_family.with([("channel", channel), ("method", method), ("tag", tag)], *count as f64);
     }
-    let mut progress_family = MetricFamily::gauge("koji_in_progress_tasks", "OPEN tasks, waiting parents included");
+    let mut progress_family = MetricFamily::new(&metrics::IN_PROGRESS_TASKS);
     for ((channel, method, tag), count) in &in_progress {
         progress_family.with([("channel", channel), ("method", method), ("tag", tag)], *count as f64);
     }
-    let mut state_family = MetricFamily::gauge(
-        "koji_tasks_unfinished",
-        "Non-terminal tasks by state: free, assigned, open (using a builder) or waiting (an OPEN parent waiting on subtasks)",
-    );
+    let mut state_family = MetricFamily::new(&metrics::TASKS_UNFINISHED);
     for ((channel, method, state), count) in &by_state {
         state_family.with([("channel", channel), ("method", method), ("state", state)], *count as f64);
     }
-    let mut oldest_family = MetricFamily::gauge(
-        "koji_task_oldest_waiting_created_timestamp_seconds",
-        "Creation time of the oldest task waiting for a builder (FREE or ASSIGNED), by channel and arch",
-    );
+    let mut oldest_family = MetricFamily::new(&metrics::TASK_OLDEST_WAITING_CREATED_TIMESTAMP_SECONDS);
     for ((channel, arch), time) in &oldest {
         oldest_family.with([("channel", channel), ("arch", arch)], *time);
     }

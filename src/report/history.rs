@@ -24,8 +24,8 @@ use indicatif::ProgressBar;
 use sqlx::PgConnection;
 
 use super::window::Window;
-use crate::collect::tasks::aggregate::{CANCELED, CLOSED, FAILED, OPEN};
 use crate::collect::tasks::{self, TaskRow};
+use crate::koji::task::{CANCELED, CLOSED, FAILED, OPEN};
 use crate::sql;
 
 /// How far before `--since` the id range starts.

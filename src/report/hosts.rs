@@ -15,7 +15,7 @@ use super::history::{TaskHistory, load_intervals, merged_length};
 use super::render::{Section, Value, column};
 use super::window::Window;
 use crate::collect::hosts::HostsSnapshot;
-use crate::collect::tasks::aggregate::{CANCELED, CLOSED, FAILED};
+use crate::koji::task::{CANCELED, CLOSED, FAILED};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostRow {

@@ -15,7 +15,7 @@ use super::history::TaskHistory;
 use super::render::{Section, Value, column};
 use super::window::Window;
 use crate::collect::tasks::TaskRow;
-use crate::collect::tasks::aggregate::{ASSIGNED, CANCELED, CLOSED, FAILED, FREE, OPEN};
+use crate::koji::task::{ASSIGNED, CANCELED, CLOSED, FAILED, FREE, OPEN};
 
 /// p50, p90, p99 and max of a set of durations.
 #[derive(Debug, Clone, Copy, PartialEq)]

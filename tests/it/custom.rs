@@ -6,7 +6,7 @@ use std::process::Command;
 use sqlx::Connection;
 use std::time::{Duration, Instant};
 
-use koji_exporter::config::CustomMetricConfig;
+use koji_exporter::config::{CustomKind, CustomMetricConfig};
 
 use crate::binary::http_get;
 use crate::support::{Level, Metrics, TestDb, repo_path, scrape, state_for};
@@ -33,7 +33,7 @@ fn definition(name: &str, sql: &str) -> CustomMetricConfig {
     CustomMetricConfig {
         name: name.into(),
         help: "A site metric".into(),
-        kind: "gauge".into(),
+        kind: CustomKind::Gauge,
         labels: vec!["label".into()],
         value: "value".into(),
         sql: sql.into(),

@@ -1,5 +1,6 @@
 //! The exporter's sessions cannot write, whatever SQL reaches them.
 
+use koji_exporter::config::CustomKind;
 use koji_exporter::db::Database;
 
 use crate::support::{Level, TestDb};
@@ -48,7 +49,7 @@ async fn a_session_changed_by_a_site_metric_is_not_reused() {
     config.custom = vec![koji_exporter::config::CustomMetricConfig {
         name: "koji_site_sneaky".into(),
         help: "h".into(),
-        kind: "gauge".into(),
+        kind: CustomKind::Gauge,
         labels: vec![],
         value: "v".into(),
         sql: "select sneaky()::float8 as v".into(),

@@ -4,18 +4,15 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use koji_exporter::collect::{CollectSettings, Collector};
 use koji_exporter::config::{Config, Secret};
-use koji_exporter::db::Database;
-use koji_exporter::exposition::BuildInfo;
 use koji_exporter::http::{AppState, app};
+use koji_exporter::startup;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, Executor, PgPool};
 use tokio::net::{TcpListener, TcpStream};
@@ -235,15 +232,8 @@ pub fn host_port(url: &str) -> String {
 
 /// The application state the binary would build from `config`.
 pub fn state_for(config: &Config) -> AppState {
-    let database = Database::connect_lazy(&config.database).expect("database settings");
-    AppState {
-        collector: Arc::new(Collector::new(database, CollectSettings::from_config(config))),
-        telemetry_path: config.web.telemetry_path.clone(),
-        max_requests: config.web.max_requests,
-        scrape_timeout: Duration::from_secs_f64(config.web.scrape_timeout_seconds),
-        build: BuildInfo::current(),
-        rendered: Default::default(),
-    }
+    let settings = startup::collect_settings(config).expect("collect settings");
+    startup::build(config, settings).expect("database settings")
 }
 
 pub struct Response {

@@ -8,6 +8,8 @@
 
 use std::path::Path;
 
+use koji_exporter::config::SslMode;
+
 use crate::support::{Level, TestDb, scrape, state_for};
 
 const SNAKEOIL: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
@@ -26,7 +28,7 @@ async fn sessions_use_tls_when_asked_and_verify_the_server() {
     }
 
     let mut config = db.config();
-    config.database.sslmode = Some("require".into());
+    config.database.sslmode = Some(SslMode::Require);
     let state = state_for(&config);
     assert_eq!(scrape(&state).await.value("koji_up"), 1.0);
     let database = koji_exporter::db::Database::connect_lazy(&config.database).unwrap();
@@ -38,7 +40,7 @@ async fn sessions_use_tls_when_asked_and_verify_the_server() {
 
     let mut verified = db.config();
     verified.database.host = Some("localhost".into());
-    verified.database.sslmode = Some("verify-full".into());
+    verified.database.sslmode = Some(SslMode::VerifyFull);
     verified.database.sslrootcert = Some(SNAKEOIL.into());
     assert_eq!(scrape(&state_for(&verified)).await.value("koji_up"), 1.0, "verify-full with the right root");
 

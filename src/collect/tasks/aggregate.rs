@@ -7,13 +7,7 @@
 
 use std::collections::BTreeMap;
 
-/// Task states as Koji numbers them (koji/__init__.py).
-pub const FREE: i32 = 0;
-pub const OPEN: i32 = 1;
-pub const CLOSED: i32 = 2;
-pub const CANCELED: i32 = 3;
-pub const ASSIGNED: i32 = 4;
-pub const FAILED: i32 = 5;
+use crate::koji::task::{CANCELED, CLOSED, FAILED};
 
 /// Upper bounds of the wait-time buckets (created to started), seconds.
 pub const WAIT_BUCKETS: [f64; 13] =
@@ -117,23 +111,6 @@ impl Aggregates {
     }
 }
 
-pub fn is_terminal(state: Option<i32>) -> bool {
-    matches!(state, Some(CLOSED | CANCELED | FAILED))
-}
-
-/// Label value of a task state; codes Koji does not define are kept visible as `unknown_N`.
-pub fn state_name(state: i32) -> String {
-    match state {
-        FREE => "free".into(),
-        OPEN => "open".into(),
-        CLOSED => "closed".into(),
-        CANCELED => "canceled".into(),
-        ASSIGNED => "assigned".into(),
-        FAILED => "failed".into(),
-        other => format!("unknown_{other}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,6 +140,5 @@ mod tests {
         histogram.observe(1e9, 1);
         assert_eq!(histogram.counts[0], 1);
         assert_eq!(histogram.counts[WAIT_BUCKETS.len()], 1);
-        assert_eq!(state_name(7), "unknown_7");
     }
 }

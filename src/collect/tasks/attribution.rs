@@ -10,8 +10,8 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::PgConnection;
 
-use super::TaskRow;
 use super::request::{self, Reference};
+use super::row::TaskRow;
 use crate::lossy::Lossy;
 use crate::sql;
 

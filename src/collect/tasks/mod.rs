@@ -31,6 +31,11 @@
 
 pub mod aggregate;
 pub mod attribution;
+mod lifecycle;
+mod row;
+
+pub use self::lifecycle::Tasks;
+pub use self::row::TaskRow;
 pub mod request;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -38,9 +43,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use sqlx::PgConnection;
 
-use self::aggregate::{Aggregates, Finished, TaskKey};
+use self::aggregate::{Aggregates, TaskKey};
 use self::attribution::Attributor;
 use crate::lossy::Lossy;
+use crate::names::NameFilter;
 use crate::sql;
 
 /// Rows read per statement when walking new tasks or the history.
@@ -54,36 +60,6 @@ pub const GAP_EAGER: Duration = Duration::from_secs(10);
 /// After that, it is looked up again once this long has passed since the last look.
 pub const GAP_RECHECK: Duration = Duration::from_secs(60);
 
-/// One task as the exporter reads it (`sql/tasks.sql`).
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct TaskRow {
-    pub id: i32,
-    pub state: Option<i32>,
-    pub channel_id: i32,
-    pub host_id: Option<i32>,
-    pub parent: Option<i32>,
-    pub method: Option<Lossy>,
-    #[sqlx(try_from = "Lossy")]
-    pub arch: String,
-    pub waiting: Option<bool>,
-    /// Load units the task takes on its host (kojid sums them into `host.task_load`).
-    pub weight: f64,
-    pub create_time: f64,
-    pub start_time: Option<f64>,
-    pub completion_time: Option<f64>,
-    /// Only for top-level tasks of methods whose request names a tag or target.
-    pub request: Option<Lossy>,
-}
-
-impl TaskRow {
-    fn finished(&self) -> Option<Finished> {
-        let state = self.state.filter(|state| aggregate::is_terminal(Some(*state)))?;
-        let wait = self.start_time.map(|start| (start - self.create_time).max(0.0));
-        let run = self.start_time.zip(self.completion_time).map(|(start, end)| (end - start).max(0.0));
-        Some(Finished { state, host_id: self.host_id, wait, run })
-    }
-}
-
 /// Settings of the family (from `[tasks]` in the configuration).
 #[derive(Debug, Clone)]
 pub struct TasksSettings {
@@ -94,7 +70,9 @@ pub struct TasksSettings {
     pub reconcile_interval: Duration,
     pub gap_grace: Duration,
     /// Tags that keep their own label value; the others are reported as "other".
-    pub tags: crate::collect::catalog::NameFilter,
+    pub tags: NameFilter,
+    /// Time the family may take in one scrape.
+    pub timeout: Duration,
 }
 
 impl TasksSettings {

@@ -38,7 +38,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, Column, Connection, Executor, PgConnection, Postgres, Row, TypeInfo};
 
-use crate::config::CustomMetricConfig;
+use self::definition::Definition;
+use crate::koji::Feature;
 
 /// One definition, ready to run.
 #[derive(Debug)]
@@ -53,7 +54,7 @@ pub struct CustomMetric {
     sql: String,
     min_interval: Duration,
     pub timeout: Duration,
-    pub requires_feature: Option<String>,
+    pub requires_feature: Option<Feature>,
     cache: Mutex<Option<(Instant, Arc<CustomResult>)>>,
     checked: Mutex<Checked>,
 }
@@ -95,27 +96,33 @@ pub struct CustomOutcome {
 }
 
 impl CustomMetric {
-    pub fn new(config: &CustomMetricConfig) -> Arc<Self> {
+    /// A metric ready to run, once its definition passed the checks that need no database.
+    pub fn new(definition: Definition) -> Result<Arc<Self>, String> {
+        definition::validate(&definition)?;
         let leak = |text: String| -> &'static str { Box::leak(text.into_boxed_str()) };
-        let help = if config.min_interval_seconds > 0.0 {
-            format!("{} (site metric, cached up to {} s)", config.help.trim(), config.min_interval_seconds)
+        let help = if definition.min_interval > Duration::ZERO {
+            format!(
+                "{} (site metric, cached up to {} s)",
+                definition.help.trim(),
+                definition.min_interval.as_secs_f64()
+            )
         } else {
-            format!("{} (site metric)", config.help.trim())
+            format!("{} (site metric)", definition.help.trim())
         };
-        Arc::new(Self {
-            name: leak(config.name.clone()),
-            collector: leak(format!("custom:{}", config.name)),
+        Ok(Arc::new(Self {
+            name: leak(definition.name.clone()),
+            collector: leak(format!("custom:{}", definition.name)),
             help: leak(help),
-            counter: config.kind == "counter",
-            labels: config.labels.iter().map(|label| leak(label.clone())).collect(),
-            value: config.value.clone(),
-            sql: config.sql.clone(),
-            min_interval: Duration::from_secs_f64(config.min_interval_seconds),
-            timeout: Duration::from_secs_f64(config.timeout_seconds),
-            requires_feature: config.requires_feature.clone(),
+            counter: definition.counter,
+            labels: definition.labels.into_iter().map(leak).collect(),
+            value: definition.value,
+            sql: definition.sql,
+            min_interval: definition.min_interval,
+            timeout: definition.timeout,
+            requires_feature: definition.requires_feature,
             cache: Mutex::new(None),
             checked: Mutex::new(Checked::Pending),
-        })
+        }))
     }
 
     /// The last result, while it is younger than `min_interval_seconds`.
@@ -387,9 +394,7 @@ pub async fn check_all(
     let Ok(Ok(mut conn)) = tokio::time::timeout(wait, db.pool.acquire()).await else { return Ok(false) };
     let features = db.features();
     for metric in metrics {
-        let present = metric.requires_feature.as_deref().is_none_or(|needed| {
-            features.is_some_and(|f| f.features().iter().any(|(feature, present)| *feature == needed && *present))
-        });
+        let present = metric.requires_feature.is_none_or(|needed| features.is_some_and(|f| f.has(needed)));
         if present {
             match check(&mut conn, metric).await {
                 Ok(()) => {}

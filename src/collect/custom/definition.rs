@@ -1,15 +1,15 @@
-//! Checks of a site-defined metric that need no database: names, labels, type, the shape of
-//! the SQL, and collisions with the built-in metrics and with each other.
+//! A site-defined metric as the family takes it, and the checks that need no database: names,
+//! labels, help, the shape of the SQL.
 //!
-//! Every error is one line naming the metric and the fix. The built-in names come from the
-//! exposition code itself ([`crate::exposition::builtin_names`]), so a new built-in family is
-//! protected without a list to maintain here.
+//! Every error is one line naming the metric and the fix. Collisions with the built-in metrics
+//! and between site metrics are checked where both are known, in `startup`.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use super::lexer::{self, Token};
 use super::policy;
-use crate::config::CustomMetricConfig;
+use crate::koji::Feature;
 
 /// Label names the exposition formats reserve.
 const RESERVED_LABELS: [&str; 2] = ["le", "quantile"];
@@ -22,8 +22,35 @@ fn is_identifier(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// One site metric, as the configuration declares it (its types already checked there).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Definition {
+    /// Full metric name; a counter's without `_total`.
+    pub name: String,
+    pub help: String,
+    pub counter: bool,
+    /// Columns that become labels, in this order.
+    pub labels: Vec<String>,
+    /// Column holding the sample value.
+    pub value: String,
+    /// One SELECT (or WITH ... SELECT).
+    pub sql: String,
+    /// Results are reused for this long.
+    pub min_interval: Duration,
+    pub timeout: Duration,
+    /// Without this schema feature the metric is not collected.
+    pub requires_feature: Option<Feature>,
+}
+
+impl Definition {
+    /// Every name the metric shows in a scrape (a counter's also with `_total`).
+    pub fn exposed_names(&self) -> Vec<String> {
+        if self.counter { vec![self.name.clone(), format!("{}_total", self.name)] } else { vec![self.name.clone()] }
+    }
+}
+
 /// Validates one definition on its own.
-pub fn validate(metric: &CustomMetricConfig) -> Result<(), String> {
+pub fn validate(metric: &Definition) -> Result<(), String> {
     let name = &metric.name;
     let fail = |problem: String, fix: &str| Err(format!("custom metric `{name}`: {problem}; {fix}"));
     if !is_identifier(name) {
@@ -37,9 +64,6 @@ pub fn validate(metric: &CustomMetricConfig) -> Result<(), String> {
             format!("the name ends in {suffix}, which the exposition format reserves"),
             "drop the suffix (counters get _total added)",
         );
-    }
-    if !matches!(metric.kind.as_str(), "gauge" | "counter") {
-        return fail(format!("type {:?} is not supported", metric.kind), "use gauge or counter");
     }
     if metric.help.trim().is_empty() || metric.help.contains('\n') {
         return fail("help must be one non-empty line".into(), "describe the metric in one line");
@@ -59,25 +83,7 @@ pub fn validate(metric: &CustomMetricConfig) -> Result<(), String> {
     if metric.labels.contains(&metric.value) {
         return fail(format!("column {:?} is both a label and the value", metric.value), "pick another value column");
     }
-    if !(metric.timeout_seconds.is_finite() && metric.timeout_seconds > 0.0 && metric.timeout_seconds <= 60.0) {
-        return fail(format!("timeout_seconds {} is outside (0, 60]", metric.timeout_seconds), "use a few seconds");
-    }
-    if !(metric.min_interval_seconds.is_finite() && (0.0..=86_400.0).contains(&metric.min_interval_seconds)) {
-        return fail(
-            format!("min_interval_seconds {} is outside 0 to 1 day", metric.min_interval_seconds),
-            "use seconds",
-        );
-    }
     check_sql_text(&metric.sql).map_err(|problem| format!("custom metric `{name}`: {problem}"))?;
-    if let Some(feature) = &metric.requires_feature {
-        let known = ["host_tables", "channel_enabled", "session_closed", "host_update_time", "scheduler", "repo_queue"];
-        if !known.contains(&feature.as_str()) {
-            return fail(
-                format!("requires_feature {feature:?} is unknown"),
-                &format!("use one of {}", known.join(", ")),
-            );
-        }
-    }
     Ok(())
 }
 
@@ -106,39 +112,20 @@ fn check_sql_text(sql: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// No two site metrics share a name, and none takes a built-in one.
-pub fn check_unique(metrics: &[CustomMetricConfig]) -> Result<(), String> {
-    let builtin = crate::exposition::builtin_names();
-    let mut seen = HashSet::new();
-    for metric in metrics {
-        let exposed = if metric.kind == "counter" { format!("{}_total", metric.name) } else { metric.name.clone() };
-        if builtin.iter().any(|name| *name == metric.name || *name == exposed) {
-            return Err(format!(
-                "custom metric `{}`: the name is taken by a built-in metric; choose another (e.g. prefix it with koji_site_)",
-                metric.name
-            ));
-        }
-        if !seen.insert(metric.name.as_str()) {
-            return Err(format!("custom metric `{}`: defined twice; keep one definition", metric.name));
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn metric(name: &str) -> CustomMetricConfig {
-        CustomMetricConfig {
+    fn metric(name: &str) -> Definition {
+        Definition {
             name: name.into(),
             help: "Builds per owner".into(),
-            kind: "gauge".into(),
+            counter: false,
             labels: vec!["owner".into()],
             value: "builds".into(),
             sql: "select 'a' as owner, 1 as builds".into(),
-            min_interval_seconds: 0.0,
-            timeout_seconds: 2.0,
+            min_interval: Duration::ZERO,
+            timeout: Duration::from_secs(2),
             requires_feature: None,
         }
     }
@@ -146,12 +133,10 @@ mod tests {
     #[test]
     fn good_definitions_pass() {
         validate(&metric("koji_site_builds_per_owner")).unwrap();
-        let with_cte = CustomMetricConfig {
-            sql: "-- note\nWITH x AS (select 1) select 'a' as owner, 1 as builds;".into(),
-            ..metric("a")
-        };
+        let with_cte =
+            Definition { sql: "-- note\nWITH x AS (select 1) select 'a' as owner, 1 as builds;".into(), ..metric("a") };
         validate(&with_cte).unwrap();
-        let literals = CustomMetricConfig {
+        let literals = Definition {
             sql: "select '--;' as owner, $$ ; $$ as x, 1 as builds /* ; */ -- ;\n;;".into(),
             ..metric("a")
         };
@@ -160,50 +145,34 @@ mod tests {
 
     #[test]
     fn bad_definitions_say_what_is_wrong() {
-        let cases: Vec<(CustomMetricConfig, &str)> = vec![
+        let cases: Vec<(Definition, &str)> = vec![
             (metric("9lives"), "not a Prometheus metric name"),
             (metric("koji-site"), "not a Prometheus metric name"),
             (metric("koji_site_builds_total"), "ends in _total"),
-            (CustomMetricConfig { kind: "summary".into(), ..metric("a") }, "type \"summary\""),
-            (CustomMetricConfig { labels: vec!["le".into()], ..metric("a") }, "label \"le\""),
-            (CustomMetricConfig { labels: vec!["x".into(), "x".into()], ..metric("a") }, "listed twice"),
-            (CustomMetricConfig { labels: vec!["builds".into()], ..metric("a") }, "both a label and the value"),
-            (CustomMetricConfig { sql: "delete from task".into(), ..metric("a") }, "one SELECT"),
-            (CustomMetricConfig { sql: "select 1; delete from task".into(), ..metric("a") }, "one SELECT"),
+            (Definition { labels: vec!["le".into()], ..metric("a") }, "label \"le\""),
+            (Definition { labels: vec!["x".into(), "x".into()], ..metric("a") }, "listed twice"),
+            (Definition { labels: vec!["builds".into()], ..metric("a") }, "both a label and the value"),
+            (Definition { sql: "delete from task".into(), ..metric("a") }, "one SELECT"),
+            (Definition { sql: "select 1; delete from task".into(), ..metric("a") }, "one SELECT"),
             (
-                CustomMetricConfig {
+                Definition {
                     sql: "select 1::float8 as v, '--' as l; commit; begin read write; insert into canary values (66)"
                         .into(),
                     ..metric("a")
                 },
                 "one SELECT",
             ),
-            (CustomMetricConfig { sql: "select 'it''s' as owner; x".into(), ..metric("a") }, "one SELECT"),
-            (CustomMetricConfig { sql: "select 'open".into(), ..metric("a") }, "cannot be read"),
+            (Definition { sql: "select 'it''s' as owner; x".into(), ..metric("a") }, "one SELECT"),
+            (Definition { sql: "select 'open".into(), ..metric("a") }, "cannot be read"),
             (
-                CustomMetricConfig {
-                    sql: "select pg_catalog.\"dblink_exec\"('x', 'y') as owner".into(),
-                    ..metric("a")
-                },
+                Definition { sql: "select pg_catalog.\"dblink_exec\"('x', 'y') as owner".into(), ..metric("a") },
                 "dblink_exec(), which acts outside",
             ),
-            (CustomMetricConfig { timeout_seconds: 0.0, ..metric("a") }, "timeout_seconds"),
-            (CustomMetricConfig { requires_feature: Some("sidetags".into()), ..metric("a") }, "requires_feature"),
         ];
         for (definition, expected) in cases {
             let error = validate(&definition).unwrap_err();
             assert!(error.contains(expected), "{error}");
             assert!(error.starts_with(&format!("custom metric `{}`", definition.name)), "{error}");
         }
-    }
-
-    #[test]
-    fn collisions_with_builtins_and_each_other_are_refused() {
-        assert!(check_unique(&[metric("koji_up")]).unwrap_err().contains("built-in"));
-        assert!(check_unique(&[metric("koji_host_busy")]).unwrap_err().contains("built-in"));
-        let counter = CustomMetricConfig { kind: "counter".into(), ..metric("koji_tasks") };
-        assert!(check_unique(&[counter]).unwrap_err().contains("built-in"), "koji_tasks_total is built in");
-        assert!(check_unique(&[metric("a"), metric("a")]).unwrap_err().contains("defined twice"));
-        check_unique(&[metric("a"), metric("b")]).unwrap();
     }
 }

@@ -23,14 +23,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use regex::Regex;
 use sqlx::{Connection, PgConnection};
 use tokio::time::timeout;
 
 use self::inheritance::{Entry, Inheritance, Link, PackageLists};
-use crate::config::{CatalogConfig, whole_name_regex};
 use crate::db::Database;
+use crate::koji;
 use crate::lossy::Lossy;
+use crate::names::NameFilter;
 use crate::schema::SchemaFeatures;
 use crate::sql;
 
@@ -83,8 +83,8 @@ pub struct CachedCatalog {
     /// Per existing tag that passes the patterns: Unix time of the content of its newest READY
     /// non-dist repo. Tags without one are absent. Capped.
     pub newest_ready_repo: Vec<(String, f64)>,
-    /// Series cut by the cap, per metric name (only metrics that lost some).
-    pub dropped: Vec<(&'static str, u64)>,
+    /// Series cut by the cap, per list (only lists that lost some).
+    pub dropped: Vec<(Capped, u64)>,
     /// How long the cycle that produced this took.
     pub duration_seconds: f64,
     /// How often each part was re-read since the exporter started.
@@ -108,13 +108,16 @@ pub struct TagCounts {
     pub builds: u64,
 }
 
-/// Metric names the cap applies to, as exported.
-pub const PACKAGES_PER_TAG: &str = "koji_packages_per_tag";
-pub const BUILDS_PER_TAG: &str = "koji_builds_per_tag";
-pub const BUILDS_PER_PACKAGE: &str = "koji_builds_per_package";
-pub const TAG_DIRECT_PACKAGES: &str = "koji_tag_direct_packages";
-pub const TAG_DIRECT_BUILDS: &str = "koji_tag_direct_builds";
-pub const TAG_READY_REPO: &str = "koji_tag_ready_repo_timestamp_seconds";
+/// The series lists the cap applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capped {
+    /// The per-tag counts (four metrics share one list).
+    Tags,
+    /// Build rows per package.
+    Packages,
+    /// The newest READY repo per tag.
+    ReadyRepos,
+}
 
 /// Reads the live part. Call inside the scrape's read-only transaction.
 #[tracing::instrument(skip_all)]
@@ -145,39 +148,26 @@ fn count(value: i64) -> u64 {
     value.max(0) as u64
 }
 
-/// Names to export: whole-name patterns to include (empty: all) and to exclude.
-#[derive(Debug, Default, Clone)]
-pub struct NameFilter {
-    include: Vec<Regex>,
-    exclude: Vec<Regex>,
-}
-
-impl NameFilter {
-    /// Patterns were checked by the configuration; one that still fails is ignored.
-    pub fn new(include: &[String], exclude: &[String]) -> Self {
-        let compile = |list: &[String]| list.iter().filter_map(|p| whole_name_regex(p).ok()).collect();
-        Self { include: compile(include), exclude: compile(exclude) }
-    }
-
-    pub fn keeps(&self, name: &str) -> bool {
-        (self.include.is_empty() || self.include.iter().any(|r| r.is_match(name)))
-            && !self.exclude.iter().any(|r| r.is_match(name))
-    }
-}
-
 /// Pause after a background cycle that could not reach the database, when shorter than the
 /// refresh interval.
 const UNREACHABLE_RETRY: Duration = Duration::from_secs(5);
 
-/// The background settings, compiled.
-#[derive(Debug)]
-struct Settings {
-    refresh_interval: Duration,
-    full_recount_interval: Duration,
-    recount_timeout: Duration,
-    tags: NameFilter,
-    packages: NameFilter,
-    max_series: usize,
+/// What the family needs to know, from the configuration's `catalog` table.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Time the live part may take in one scrape.
+    pub timeout: Duration,
+    /// How often the background task looks for changes.
+    pub refresh_interval: Duration,
+    /// Everything is re-read at least this often.
+    pub full_recount_interval: Duration,
+    /// Time one background cycle may take.
+    pub recount_timeout: Duration,
+    /// Tags and packages that get series.
+    pub tags: NameFilter,
+    pub packages: NameFilter,
+    /// At most this many series per list.
+    pub max_series: usize,
 }
 
 /// The cached half of the family: the last background result, and the task that makes it.
@@ -194,16 +184,12 @@ struct Inner {
 }
 
 impl Catalog {
-    pub fn new(config: &CatalogConfig) -> Self {
-        let settings = Settings {
-            refresh_interval: Duration::from_secs_f64(config.refresh_interval_seconds),
-            full_recount_interval: Duration::from_secs_f64(config.full_recount_interval_seconds),
-            recount_timeout: Duration::from_secs_f64(config.recount_timeout_seconds),
-            tags: NameFilter::new(&config.tag_include, &config.tag_exclude),
-            packages: NameFilter::new(&config.package_include, &config.package_exclude),
-            max_series: config.max_series_per_metric as usize,
-        };
+    pub fn new(settings: Settings) -> Self {
         Self { inner: Arc::new(Inner { settings, latest: Mutex::new(None) }), started: AtomicBool::new(false) }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
     }
 
     /// Starts the background task on the first call (it needs the Tokio runtime, which the
@@ -339,7 +325,7 @@ impl Recount {
         if db.koji_features().is_none() {
             return Ok(None);
         }
-        let mut tx = conn.begin_with(super::BEGIN).await?;
+        let mut tx = conn.begin_with(crate::db::BEGIN_SNAPSHOT).await?;
         let millis = settings.recount_timeout.as_millis().to_string();
         sqlx::query(sql::statement("catalog", "recount_statement_timeout")).bind(millis).execute(&mut *tx).await?;
         let changes: Changes = sqlx::query_as(sql::statement("catalog", "catalog_changes")).fetch_one(&mut *tx).await?;
@@ -463,10 +449,7 @@ fn assemble(
         tag_counts.iter().filter(|(_, counts)| settings.tags.keeps(&counts.name)).map(|(_, c)| c.clone()).collect();
     tags.sort_by(|a, b| a.name.cmp(&b.name));
     if tags.len() > cap {
-        let cut = (tags.len() - cap) as u64;
-        for metric in [PACKAGES_PER_TAG, BUILDS_PER_TAG, TAG_DIRECT_PACKAGES, TAG_DIRECT_BUILDS] {
-            dropped.push((metric, cut));
-        }
+        dropped.push((Capped::Tags, (tags.len() - cap) as u64));
         tags.truncate(cap);
     }
 
@@ -482,7 +465,7 @@ fn assemble(
         .filter(|(name, _)| settings.packages.keeps(name))
         .collect();
     builds_per_package.sort();
-    cap_series(&mut builds_per_package, cap, BUILDS_PER_PACKAGE, &mut dropped);
+    cap_series(&mut builds_per_package, cap, Capped::Packages, &mut dropped);
 
     let tag_names: HashMap<i32, &str> = lists.tags.iter().map(|(id, name)| (*id, name.as_str())).collect();
     let mut repos_by_state: BTreeMap<i32, u64> = BTreeMap::new();
@@ -490,7 +473,7 @@ fn assemble(
     for &(tag, dist, state, n, time) in repos {
         // A repo without a state is odd data; it counts as state -1 ("unknown").
         *repos_by_state.entry(state.unwrap_or(-1)).or_default() += count(n);
-        if state == Some(1)
+        if state == Some(koji::repo::READY)
             && !dist
             && let Some(time) = time
         {
@@ -504,7 +487,7 @@ fn assemble(
         .filter(|(name, _)| settings.tags.keeps(name))
         .collect();
     newest_ready_repo.sort_by(|a, b| a.0.cmp(&b.0));
-    cap_series(&mut newest_ready_repo, cap, TAG_READY_REPO, &mut dropped);
+    cap_series(&mut newest_ready_repo, cap, Capped::ReadyRepos, &mut dropped);
 
     CachedCatalog {
         tags,
@@ -518,9 +501,9 @@ fn assemble(
     }
 }
 
-fn cap_series<T>(series: &mut Vec<T>, cap: usize, metric: &'static str, dropped: &mut Vec<(&'static str, u64)>) {
+fn cap_series<T>(series: &mut Vec<T>, cap: usize, list: Capped, dropped: &mut Vec<(Capped, u64)>) {
     if series.len() > cap {
-        dropped.push((metric, (series.len() - cap) as u64));
+        dropped.push((list, (series.len() - cap) as u64));
         series.truncate(cap);
     }
 }
@@ -531,6 +514,7 @@ mod tests {
 
     fn settings(max_series: usize, tag_exclude: &[&str]) -> Settings {
         Settings {
+            timeout: Duration::from_secs(1),
             refresh_interval: Duration::from_secs(1),
             full_recount_interval: Duration::from_secs(1),
             recount_timeout: Duration::from_secs(1),
@@ -577,21 +561,11 @@ mod tests {
         ];
         let result = assemble(&settings(1, &["side"]), &lists, &tags, &builds, &repos, &[1, 1, 1, 1]);
         assert_eq!(result.tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["base"]);
-        assert!(result.dropped.contains(&(PACKAGES_PER_TAG, 1)), "child was cut, side filtered: {:?}", result.dropped);
+        assert!(result.dropped.contains(&(Capped::Tags, 1)), "child was cut, side filtered: {:?}", result.dropped);
         assert_eq!(result.builds_per_package, [("bash".to_owned(), 5)]);
-        assert!(result.dropped.contains(&(BUILDS_PER_PACKAGE, 1)));
+        assert!(result.dropped.contains(&(Capped::Packages, 1)));
         assert_eq!(result.builds_by_state, BTreeMap::from([(0, 2), (1, 4), (3, 1)]));
         assert_eq!(result.repos_by_state, BTreeMap::from([(1, 2), (2, 3)]));
         assert_eq!(result.newest_ready_repo, [("base".to_owned(), 100.0)], "dist repos do not count");
-    }
-
-    #[test]
-    fn name_patterns_match_whole_names() {
-        let filter = NameFilter::new(&["f4[0-9]".into(), "epel.*".into()], &["epel8".into()]);
-        assert!(filter.keeps("f42"));
-        assert!(!filter.keeps("f42-build"), "anchored at both ends");
-        assert!(filter.keeps("epel9"));
-        assert!(!filter.keeps("epel8"));
-        assert!(NameFilter::default().keeps("anything"));
     }
 }
