@@ -554,6 +554,8 @@ fn describe_figment_error(error: &figment::Error, file: Option<&Path>) -> Config
         .map(|metadata| match (&metadata.source, file) {
             // The file as the user gave it, not relative to some other directory.
             (Some(figment::Source::File(_)), Some(file)) => format!(" (in {})", file.display()),
+            // Only the flags are merged from code.
+            (Some(figment::Source::Code(_)), _) => " (from the command line)".to_owned(),
             (Some(source), _) => format!(" (from {source})"),
             (None, _) if metadata.name.contains("environment") => {
                 let variable: Vec<String> = path.iter().map(|part| part.to_ascii_uppercase()).collect();
@@ -572,6 +574,13 @@ fn describe_figment_error(error: &figment::Error, file: Option<&Path>) -> Config
         }
         _ => "correct the value (config/example.toml documents every key)",
     };
+    if let figment::error::Kind::UnknownVariant(found, expected) = &error.kind {
+        return ConfigError::key(
+            &key,
+            format!("{found:?} is not a value it takes{source}"),
+            format!("use one of {}", expected.join(", ")),
+        );
+    }
     ConfigError::key(&key, format!("{}{source}", error.kind), fix)
 }
 

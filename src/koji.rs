@@ -6,9 +6,6 @@
 //! exposition, the reports and the site-metric checks all take them from here. A code Koji
 //! does not define is kept, as `unknown_<code>`, rather than dropped or guessed.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 /// The name of a state code in a table of names indexed by code.
@@ -124,23 +121,6 @@ impl Feature {
     }
 }
 
-impl fmt::Display for Feature {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Feature {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        Feature::ALL.into_iter().find(|feature| feature.name() == text).ok_or_else(|| {
-            let names: Vec<&str> = Feature::ALL.iter().map(|feature| feature.name()).collect();
-            format!("{text:?} is not a schema feature; use one of {}", names.join(", "))
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,13 +134,5 @@ mod tests {
         assert_eq!(repo::state_name(repo::PROBLEM), "problem");
         assert_eq!(repo::state_name(-1), "unknown_-1");
         assert!(task::is_terminal(task::CANCELED) && !task::is_terminal(task::ASSIGNED));
-    }
-
-    #[test]
-    fn features_parse_by_name() {
-        for feature in Feature::ALL {
-            assert_eq!(feature.name().parse::<Feature>(), Ok(feature));
-        }
-        assert!("sidetags".parse::<Feature>().unwrap_err().contains("use one of host_tables"));
     }
 }

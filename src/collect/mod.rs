@@ -116,7 +116,7 @@ const CHECK_TIME: Duration = Duration::from_secs(2);
 pub struct Collector {
     db: Database,
     hosts: hosts::Settings,
-    tasks: tasks::Tasks,
+    tasks: tasks::lifecycle::Tasks,
     /// The catalog family's background state; None when the family is disabled.
     catalog: Option<catalog::Catalog>,
     custom: Vec<Arc<custom::CustomMetric>>,
@@ -135,7 +135,7 @@ impl Collector {
         Self {
             db,
             hosts: settings.hosts,
-            tasks: tasks::Tasks::new(settings.tasks),
+            tasks: tasks::lifecycle::Tasks::new(settings.tasks),
             catalog: settings.catalog.map(catalog::Catalog::new),
             custom: settings.custom,
             flight: tokio::sync::Mutex::new(()),

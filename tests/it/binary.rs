@@ -42,6 +42,16 @@ fn version_flag() {
 fn bad_configuration_exits_2_with_one_line_naming_the_key() {
     let unknown = write_temp("unknown.toml", "[database]\nmax_conections = 3\n");
     let wrong_type = write_temp("type.toml", "[database]\nmax_connections = \"two\"\n");
+    let sslmode = write_temp("sslmode.toml", "[database]\nsslmode = \"maybe\"\n");
+    let site = |name: &str, extra: &str| {
+        let text =
+            format!("[[custom]]\nname = \"{name}\"\nhelp = \"h\"\nvalue = \"v\"\nsql = \"select 1 as v\"\n{extra}");
+        write_temp(&format!("site-{name}.toml"), &text).display().to_string()
+    };
+    // The scrape emits this family itself; a site metric of that name made the exposition invalid.
+    let taken = site("koji_exporter_custom_null_values", "");
+    let summary = site("koji_site_a", "type = \"summary\"\n");
+    let feature = site("koji_site_b", "requires_feature = \"sidetags\"\n");
     /// Arguments, environment, and the key the error must name.
     type Case = (Vec<String>, Vec<(&'static str, &'static str)>, &'static str);
     let cases: Vec<Case> = vec![
@@ -62,6 +72,11 @@ fn bad_configuration_exits_2_with_one_line_naming_the_key() {
         ),
         (vec!["--web.listen-address".into(), "nowhere".into()], vec![], "web.listen_address"),
         (vec!["--log.level".into(), "loud".into(), "check-config".into()], vec![], "log.level"),
+        (vec!["--log.format".into(), "xml".into(), "check-config".into()], vec![], "log.format"),
+        (vec!["--config".into(), sslmode.display().to_string(), "check-config".into()], vec![], "database.sslmode"),
+        (vec!["--config".into(), taken, "check-config".into()], vec![], "taken by a built-in metric"),
+        (vec!["--config".into(), summary, "check-config".into()], vec![], "custom"),
+        (vec!["--config".into(), feature, "check-config".into()], vec![], "requires_feature"),
         (vec!["--config".into(), "/nonexistent/koji.toml".into()], vec![], "--config"),
         (vec!["--database.url".into(), "mysql://x".into(), "check-config".into()], vec![], "database.url"),
     ];

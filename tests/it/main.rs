@@ -13,6 +13,7 @@ mod hostile_data;
 mod hostile_http;
 mod hosts;
 mod http;
+mod layers;
 mod ops;
 mod outage;
 mod read_only;

@@ -31,10 +31,9 @@
 
 pub mod aggregate;
 pub mod attribution;
-mod lifecycle;
+pub mod lifecycle;
 mod row;
 
-pub use self::lifecycle::Tasks;
 pub use self::row::TaskRow;
 pub mod request;
 
