@@ -929,6 +929,32 @@ mod tests {
     }
 
     #[test]
+    fn a_site_metric_timeout_or_interval_out_of_range_names_the_metric() {
+        let metric = CustomMetricConfig {
+            name: "koji_site_a".into(),
+            help: "h".into(),
+            kind: CustomKind::Gauge,
+            labels: Vec::new(),
+            value: "v".into(),
+            sql: "select 1 as v".into(),
+            min_interval_seconds: 0.0,
+            timeout_seconds: 2.0,
+            requires_feature: None,
+        };
+        let spoiled = [
+            (CustomMetricConfig { timeout_seconds: 0.0, ..metric.clone() }, "timeout_seconds 0"),
+            (CustomMetricConfig { timeout_seconds: 61.0, ..metric.clone() }, "timeout_seconds 61"),
+            (CustomMetricConfig { min_interval_seconds: -1.0, ..metric.clone() }, "min_interval_seconds -1"),
+        ];
+        for (spoiled, expected) in spoiled {
+            let config = Config { custom: vec![spoiled], ..Config::default() };
+            let error = config.validate().unwrap_err().to_string();
+            assert!(error.starts_with("custom metric `koji_site_a`: ") && error.contains(expected), "{error}");
+        }
+        Config { custom: vec![metric], ..Config::default() }.validate().unwrap();
+    }
+
+    #[test]
     fn the_example_file_documents_every_key_with_its_default() {
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
         let loaded = figment::Figment::from(Toml::file_exact(&example)).extract::<Config>().unwrap();
