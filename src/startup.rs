@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::collect::custom::CustomMetric;
-use crate::collect::custom::definition::Definition;
+use crate::collect::custom::definition::{self, Definition};
 use crate::collect::{CollectSettings, Collector, catalog, hosts, tasks};
 use crate::config::{Config, CustomKind, CustomMetricConfig, seconds};
 use crate::db::Database;
@@ -58,7 +58,7 @@ fn site_metrics(configs: &[CustomMetricConfig]) -> Result<Vec<Arc<CustomMetric>>
     let mut taken: HashSet<String> = metrics::builtin_names().into_iter().collect();
     let mut built = Vec::with_capacity(configs.len());
     for config in configs {
-        let definition = definition(config);
+        let definition = site_metric(config);
         let exposed = definition.exposed_names();
         if let Some(name) = exposed.iter().find(|name| taken.contains(*name)) {
             let owner =
@@ -68,13 +68,15 @@ fn site_metrics(configs: &[CustomMetricConfig]) -> Result<Vec<Arc<CustomMetric>>
                 config.name
             ));
         }
-        built.push(CustomMetric::new(definition)?);
+        definition::validate(&definition)?;
+        built.push(CustomMetric::new(definition));
         taken.extend(exposed);
     }
     Ok(built)
 }
 
-fn definition(config: &CustomMetricConfig) -> Definition {
+/// A site metric's definition as its family takes it, not yet checked.
+pub fn site_metric(config: &CustomMetricConfig) -> Definition {
     Definition {
         name: config.name.clone(),
         help: config.help.clone(),

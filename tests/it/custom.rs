@@ -6,7 +6,9 @@ use std::process::Command;
 use sqlx::Connection;
 use std::time::{Duration, Instant};
 
+use koji_exporter::collect::custom::CustomMetric;
 use koji_exporter::config::{CustomKind, CustomMetricConfig};
+use koji_exporter::startup;
 
 use crate::binary::http_get;
 use crate::support::{Level, Metrics, TestDb, repo_path, scrape, state_for};
@@ -341,8 +343,10 @@ async fn side_effect_functions_are_refused_and_leave_the_database_unchanged() {
     // start would): every metric is refused, the others still report.
     let mut config = db.config();
     config.catalog.enabled = false;
-    config.custom = cases.iter().map(|(name, sql)| definition(name, sql)).collect();
-    let state = state_for(&config);
+    let mut settings = startup::collect_settings(&config).unwrap();
+    settings.custom =
+        cases.iter().map(|(name, sql)| CustomMetric::new(startup::site_metric(&definition(name, sql)))).collect();
+    let state = startup::build(&config, settings).unwrap();
     for _ in 0..2 {
         let metrics = scrape(&state).await;
         assert_eq!(metrics.value("koji_up"), 1.0);

@@ -96,9 +96,9 @@ pub struct CustomOutcome {
 }
 
 impl CustomMetric {
-    /// A metric ready to run, once its definition passed the checks that need no database.
-    pub fn new(definition: Definition) -> Result<Arc<Self>, String> {
-        definition::validate(&definition)?;
+    /// A metric ready to run. The checks that need no database ([`definition::validate`]) are
+    /// the caller's; the database check runs before the first query whatever the caller did.
+    pub fn new(definition: Definition) -> Arc<Self> {
         let leak = |text: String| -> &'static str { Box::leak(text.into_boxed_str()) };
         let help = if definition.min_interval > Duration::ZERO {
             format!(
@@ -109,7 +109,7 @@ impl CustomMetric {
         } else {
             format!("{} (site metric)", definition.help.trim())
         };
-        Ok(Arc::new(Self {
+        Arc::new(Self {
             name: leak(definition.name.clone()),
             collector: leak(format!("custom:{}", definition.name)),
             help: leak(help),
@@ -122,7 +122,7 @@ impl CustomMetric {
             requires_feature: definition.requires_feature,
             cache: Mutex::new(None),
             checked: Mutex::new(Checked::Pending),
-        }))
+        })
     }
 
     /// The last result, while it is younger than `min_interval_seconds`.
