@@ -6,6 +6,10 @@
 -- id range (ids grow with create_time) found with primary-key probes; `build` has
 -- build_completion. Only `tags_direct` reads whole tables (the active rows of tag_packages and
 -- tag_listing), and it says so.
+--
+-- Names and other text are selected as convert_to(x, 'SQL_ASCII'): a bytea of the stored
+-- bytes, neither converted nor checked, because a SQL_ASCII database may hold bytes that are
+-- not UTF-8 (src/lossy.rs decodes them, bad bytes becoming U+FFFD). This changes no plan.
 
 -- name: task_id_bounds
 -- The lowest and highest task id. min() and max() of the primary key read one end of the index
@@ -30,10 +34,10 @@ limit 1
 select
     b.id,
     b.state,
-    u.name as owner,
+    convert_to(u.name, 'SQL_ASCII') as owner,
     b.task_id,
-    t.method,
-    t.request
+    convert_to(t.method, 'SQL_ASCII') as method,
+    convert_to(t.request, 'SQL_ASCII') as request
 from build b
 join users u on u.id = b.owner
 left join task t on t.id = b.task_id
@@ -60,7 +64,7 @@ with packages as (
     group by l.tag_id
 )
 select
-    t.name,
+    convert_to(t.name, 'SQL_ASCII') as name,
     coalesce(p.packages, 0)::int8 as packages,
     coalesce(p.blocked, 0)::int8 as blocked,
     coalesce(bl.builds, 0)::int8 as builds,

@@ -91,6 +91,24 @@ struct HostRow {
     arches: Option<Lossy>,
 }
 
+/// The statements of `sql/hosts.sql` that [`fetch`] sends on a schema with `features`, in the
+/// order it sends them; `host_session_activity` only when a host has no check-in time of its
+/// own. `koji-exporter report --explain` prints these (keep them in step with `fetch`; the
+/// integration test tests/it/report_reads.rs compares with what is really sent).
+pub fn statement_names(features: &SchemaFeatures) -> Vec<&'static str> {
+    let mut names = vec!["hosts"];
+    if features.has_host_update_time {
+        names.push("host_update_times");
+    }
+    names.extend(["host_session_activity", "host_channels"]);
+    names.push(if features.has_channel_enabled { "channels" } else { "channels_before_1_26" });
+    names.push("host_open_tasks");
+    if features.has_scheduler {
+        names.push("host_max_jobs");
+    }
+    names
+}
+
 /// Reads the family. Call inside a read-only transaction so all statements see one snapshot.
 #[tracing::instrument(skip_all)]
 pub async fn fetch(conn: &mut PgConnection, features: &SchemaFeatures) -> Result<HostsSnapshot, sqlx::Error> {

@@ -12,45 +12,31 @@ use std::collections::BTreeMap;
 use sqlx::PgConnection;
 
 use super::render::{Section, Value, column};
+use super::statement::{Param, Statement};
 use super::window::Window;
 use crate::collect::tasks::request::{self, Reference};
-use crate::sql;
+use crate::koji::build::{CANCELED, COMPLETE, FAILED, state_name};
+use crate::lossy::Lossy;
 
-/// Build states as Koji numbers them.
-pub const BUILDING: i32 = 0;
-pub const COMPLETE: i32 = 1;
-pub const DELETED: i32 = 2;
-pub const FAILED: i32 = 3;
-pub const CANCELED: i32 = 4;
-
-/// One finished build, as `sql/report.sql` returns it.
+/// One finished build, as `sql/report.sql` returns it (text decoded with [`Lossy`]).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct BuildRow {
     pub id: i32,
     pub state: i32,
+    #[sqlx(try_from = "Lossy")]
     pub owner: String,
     pub task_id: Option<i32>,
-    pub method: Option<String>,
-    pub request: Option<String>,
+    pub method: Option<Lossy>,
+    pub request: Option<Lossy>,
+}
+
+/// The statement [`fetch`] sends.
+pub fn statement(window: &Window) -> Statement {
+    Statement::new("report", "builds_completed", vec![Param::Float(window.since), Param::Float(window.until)])
 }
 
 pub async fn fetch(conn: &mut PgConnection, window: &Window) -> Result<Vec<BuildRow>, sqlx::Error> {
-    sqlx::query_as(sql::statement("report", "builds_completed"))
-        .bind(window.since)
-        .bind(window.until)
-        .fetch_all(conn)
-        .await
-}
-
-pub fn state_name(state: i32) -> String {
-    match state {
-        BUILDING => "building".into(),
-        COMPLETE => "complete".into(),
-        DELETED => "deleted".into(),
-        FAILED => "failed".into(),
-        CANCELED => "canceled".into(),
-        other => format!("unknown_{other}"),
-    }
+    statement(window).query_as().fetch_all(conn).await
 }
 
 /// Builds of one target or owner, by state.

@@ -23,10 +23,10 @@ use std::collections::{BTreeMap, HashMap};
 use indicatif::ProgressBar;
 use sqlx::PgConnection;
 
+use super::statement::{Param, Planned, Statement};
 use super::window::Window;
-use crate::collect::tasks::{self, TaskRow};
+use crate::collect::tasks::{self, TaskRow, request};
 use crate::koji::task::{CANCELED, CLOSED, FAILED, OPEN};
-use crate::sql;
 
 /// How far before `--since` the id range starts.
 pub const LOOKBACK: f64 = 7.0 * 86_400.0;
@@ -42,7 +42,7 @@ pub struct TaskHistory {
     pub rows: Vec<TaskRow>,
     pub channel_names: BTreeMap<i32, String>,
     pub host_names: BTreeMap<i32, String>,
-    /// The id range scanned (inclusive), for `--explain` and the notes.
+    /// The id range scanned (inclusive).
     pub id_range: Option<(i32, i32)>,
 }
 
@@ -59,11 +59,46 @@ impl TaskHistory {
     }
 }
 
+/// The lowest and highest task id: the first statement of every task read.
+fn id_bounds() -> Statement {
+    Statement::new("report", "task_id_bounds", vec![])
+}
+
+/// One step of the binary search: the first task with an id of at least `id`.
+fn probe(id: i32) -> Statement {
+    Statement::new("report", "task_at_or_after", vec![Param::Int(id)])
+}
+
+/// The middle of `[low, high)`, the id the search probes next.
+fn middle(low: i64, high: i64) -> i64 {
+    low + (high - low) / 2
+}
+
+/// Rows of the primary-key batch that starts after `after`, for a range that ends at `last`.
+fn batch_limit(after: i32, last: i32) -> i64 {
+    BATCH.min(i64::from(last) - i64::from(after))
+}
+
+/// The lowest and highest task id, None for an empty table.
+async fn bounds(conn: &mut PgConnection) -> Result<Option<(i32, i32)>, sqlx::Error> {
+    let (min, max): (Option<i32>, Option<i32>) = id_bounds().query_as().fetch_one(&mut *conn).await?;
+    Ok(min.zip(max))
+}
+
 /// The id range to scan for a window, found with primary-key probes; None when no task is in it.
-pub async fn id_range(conn: &mut PgConnection, window: &Window) -> Result<Option<(i32, i32)>, sqlx::Error> {
-    let (min, max): (Option<i32>, Option<i32>) =
-        sqlx::query_as(sql::statement("report", "task_id_bounds")).fetch_one(&mut *conn).await?;
-    let (Some(min), Some(max)) = (min, max) else { return Ok(None) };
+async fn id_range(conn: &mut PgConnection, window: &Window) -> Result<Option<(i32, i32)>, sqlx::Error> {
+    match bounds(conn).await? {
+        Some((min, max)) => range_within(conn, min, max, window).await,
+        None => Ok(None),
+    }
+}
+
+async fn range_within(
+    conn: &mut PgConnection,
+    min: i32,
+    max: i32,
+    window: &Window,
+) -> Result<Option<(i32, i32)>, sqlx::Error> {
     let first = first_id_created_at_or_after(conn, min, max, window.since - LOOKBACK).await?;
     let after_end = first_id_created_at_or_after(conn, min, max, window.until + LOOKAHEAD).await?;
     let last = after_end.saturating_sub(1).min(max);
@@ -81,11 +116,8 @@ async fn first_id_created_at_or_after(
 ) -> Result<i32, sqlx::Error> {
     let (mut low, mut high) = (i64::from(min), i64::from(max) + 1);
     while low < high {
-        let middle = low + (high - low) / 2;
-        let probe: Option<(i32, f64)> = sqlx::query_as(sql::statement("report", "task_at_or_after"))
-            .bind(middle as i32)
-            .fetch_optional(&mut *conn)
-            .await?;
+        let middle = middle(low, high);
+        let probe: Option<(i32, f64)> = probe(middle as i32).query_as().fetch_optional(&mut *conn).await?;
         match probe {
             Some((_, created)) if created >= at => high = middle,
             Some((id, _)) => low = i64::from(id) + 1,
@@ -93,6 +125,43 @@ async fn first_id_created_at_or_after(
         }
     }
     Ok(low as i32)
+}
+
+/// The statements [`read`] sends for `window`, in order of first use, with the parameters it
+/// binds (of the probes and of the batches, the first). It runs the id probes to know them.
+/// The report's own statements are the values `read` sends; those of the tasks family are sent
+/// by that family's functions (`tasks::created_after`, `tasks::nonterminal`, `tasks::names`),
+/// which bind what is listed here (keep them in step; tests/it/report_reads.rs compares the
+/// statements with what is really sent).
+pub async fn plan(conn: &mut PgConnection, window: &Window) -> Result<Vec<Planned>, sqlx::Error> {
+    let methods = || Param::Texts(request::tag_method_names());
+    let mut planned = vec![Planned::Sent(id_bounds())];
+    let range = match bounds(conn).await? {
+        Some((min, max)) => {
+            planned.push(Planned::Sent(probe(middle(i64::from(min), i64::from(max) + 1) as i32)));
+            range_within(conn, min, max, window).await?
+        }
+        None => {
+            let why = "the task table is empty";
+            planned.push(Planned::NotSent { family: "report", name: "task_at_or_after", why });
+            None
+        }
+    };
+    match range {
+        Some((first, last)) => {
+            let after = first - 1;
+            let params = vec![methods(), Param::Int(after), Param::BigInt(batch_limit(after, last))];
+            planned.push(Planned::Sent(Statement::new("tasks", "created_after", params)));
+        }
+        None => {
+            let why = "no task was created in the window or the 7 days before it";
+            planned.push(Planned::NotSent { family: "tasks", name: "created_after", why });
+        }
+    }
+    planned.push(Planned::Sent(Statement::new("tasks", "nonterminal", vec![methods()])));
+    planned.push(Planned::Sent(Statement::new("tasks", "channel_names", vec![])));
+    planned.push(Planned::Sent(Statement::new("tasks", "host_names", vec![])));
+    Ok(planned)
 }
 
 /// Reads the tasks of the window (see the module documentation).
@@ -109,8 +178,7 @@ pub async fn read(
         progress.set_message(format!("reading tasks {first}..{last}"));
         let mut after = first - 1;
         while after < last {
-            let limit = BATCH.min(i64::from(last) - i64::from(after));
-            let batch = tasks::created_after(conn, after, limit).await?;
+            let batch = tasks::created_after(conn, after, batch_limit(after, last)).await?;
             let Some(newest) = batch.last().map(|row| row.id) else { break };
             progress.set_position(u64::try_from(i64::from(newest) - i64::from(first) + 1).unwrap_or(0));
             rows.extend(batch.into_iter().filter(|row| row.id <= last && row.create_time < window.until));

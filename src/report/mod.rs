@@ -13,22 +13,23 @@ pub mod builds;
 pub mod capacity;
 pub mod history;
 pub mod hosts;
+pub mod plan;
 pub mod queue;
 pub mod render;
+pub mod statement;
 pub mod tags;
 pub mod window;
 
-use std::fmt::Write as _;
-
 use indicatif::ProgressBar;
-use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use sqlx::{Connection, PgConnection};
 
+use self::plan::Read;
 use self::render::Document;
 use self::window::Window;
 use crate::collect;
+use crate::collect::hosts::HostsSnapshot;
 use crate::db::Database;
 use crate::schema::SchemaFeatures;
-use crate::sql;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportName {
@@ -59,6 +60,17 @@ impl ReportName {
             ReportName::Capacity => &[By::Channel, By::Arch, By::Host],
             ReportName::Queue => &[By::Method, By::Channel, By::Arch, By::Host],
             ReportName::Hosts | ReportName::Builds | ReportName::Tags => &[],
+        }
+    }
+
+    /// What the report reads, in order: `gather` runs these reads and `--explain` prints the
+    /// plans of their statements (`plan::explain`), so the two cannot list different reads.
+    pub fn reads(self) -> &'static [Read] {
+        match self {
+            ReportName::Capacity | ReportName::Hosts => &[Read::HostsNow, Read::Tasks],
+            ReportName::Queue => &[Read::Tasks],
+            ReportName::Builds => &[Read::Builds],
+            ReportName::Tags => &[Read::Tags],
         }
     }
 
@@ -203,7 +215,17 @@ pub enum Outcome {
     Tags(Vec<tags::TagRow>),
 }
 
-/// Reads what the report needs and computes it, inside the caller's read-only transaction.
+/// The rows of a report's reads; a read the report does not make leaves its part empty.
+#[derive(Debug, Default)]
+struct Rows {
+    hosts: HostsSnapshot,
+    tasks: history::TaskHistory,
+    builds: Vec<builds::BuildRow>,
+    tags: Vec<tags::TagRow>,
+}
+
+/// Makes the report's reads ([`ReportName::reads`]) and computes it, inside the caller's
+/// read-only transaction.
 pub async fn gather(
     conn: &mut PgConnection,
     features: &SchemaFeatures,
@@ -211,32 +233,30 @@ pub async fn gather(
     progress: &ProgressBar,
 ) -> Result<Outcome, sqlx::Error> {
     let window = &options.window;
+    let mut rows = Rows::default();
+    for read in options.report.reads() {
+        match read {
+            Read::HostsNow => {
+                progress.set_message("reading hosts and channels");
+                rows.hosts = collect::hosts::fetch(conn, features).await?;
+            }
+            Read::Tasks => rows.tasks = history::read(conn, window, progress).await?,
+            Read::Builds => {
+                progress.set_message("reading builds (build_completion)");
+                rows.builds = builds::fetch(conn, window).await?;
+            }
+            Read::Tags => {
+                progress.set_message("counting tag contents");
+                rows.tags = tags::fetch(conn, options.top).await?;
+            }
+        }
+    }
     Ok(match options.report {
-        ReportName::Capacity => {
-            progress.set_message("reading hosts and channels");
-            let now = collect::hosts::fetch(conn, features).await?;
-            let history = history::read(conn, window, progress).await?;
-            Outcome::Capacity(capacity::compute(options.by, &now, &history, window))
-        }
-        ReportName::Queue => {
-            let history = history::read(conn, window, progress).await?;
-            Outcome::Queue(queue::compute(options.by, &history, window, options.top))
-        }
-        ReportName::Hosts => {
-            progress.set_message("reading hosts");
-            let now = collect::hosts::fetch(conn, features).await?;
-            let history = history::read(conn, window, progress).await?;
-            Outcome::Hosts(hosts::compute(&now, &history, window, options.default_max_jobs))
-        }
-        ReportName::Builds => {
-            progress.set_message("reading builds (build_completion)");
-            let rows = builds::fetch(conn, window).await?;
-            Outcome::Builds(builds::compute(&rows, options.top))
-        }
-        ReportName::Tags => {
-            progress.set_message("counting tag contents");
-            Outcome::Tags(tags::fetch(conn, options.top).await?)
-        }
+        ReportName::Capacity => Outcome::Capacity(capacity::compute(options.by, &rows.hosts, &rows.tasks, window)),
+        ReportName::Queue => Outcome::Queue(queue::compute(options.by, &rows.tasks, window, options.top)),
+        ReportName::Hosts => Outcome::Hosts(hosts::compute(&rows.hosts, &rows.tasks, window, options.default_max_jobs)),
+        ReportName::Builds => Outcome::Builds(builds::compute(&rows.builds, options.top)),
+        ReportName::Tags => Outcome::Tags(rows.tags),
     })
 }
 
@@ -265,90 +285,6 @@ pub fn render(document: &Document, format: Format) -> String {
     }
 }
 
-/// A statement with the parameters the report would bind, for `--explain`.
-enum Param {
-    Int(i32),
-    BigInt(i64),
-    Float(f64),
-    Texts(Vec<String>),
-}
-
-/// The plans of the report's statements, with the parameters it would use (the id range is
-/// found first with the same primary-key probes, which are cheap).
-pub async fn explain(conn: &mut PgConnection, options: &Options) -> Result<String, sqlx::Error> {
-    let window = &options.window;
-    let methods = collect::tasks::request::tag_method_names();
-    let mut statements: Vec<(&str, &str, Vec<Param>)> = Vec::new();
-    match options.report {
-        ReportName::Capacity | ReportName::Queue | ReportName::Hosts => {
-            let range = history::id_range(conn, window).await?;
-            let (first, last) = range.unwrap_or((1, 1));
-            statements.push(("report", "task_id_bounds", vec![]));
-            statements.push(("report", "task_at_or_after", vec![Param::Int(first + (last - first) / 2)]));
-            statements.push((
-                "tasks",
-                "created_after",
-                vec![Param::Texts(methods.clone()), Param::Int(first - 1), Param::BigInt(50_000)],
-            ));
-            statements.push(("tasks", "nonterminal", vec![Param::Texts(methods)]));
-            if options.report != ReportName::Queue {
-                statements.push(("hosts", "hosts", vec![]));
-            }
-        }
-        ReportName::Builds => {
-            statements.push((
-                "report",
-                "builds_completed",
-                vec![Param::Float(window.since), Param::Float(window.until)],
-            ));
-        }
-        ReportName::Tags => {
-            statements.push(("report", "tags_direct", vec![Param::BigInt(options.top as i64)]));
-        }
-    }
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "-- report {}: plans of its statements with the parameters it would bind (EXPLAIN, nothing is run)",
-        options.report.name()
-    );
-    for (family, name, params) in statements {
-        let text = sql::statement(family, name);
-        let mut query = sqlx::query_as::<_, (String,)>(AssertSqlSafe(format!("explain {text}")));
-        let mut shown = Vec::new();
-        for (index, param) in params.into_iter().enumerate() {
-            let n = index + 1;
-            query = match param {
-                Param::Int(value) => {
-                    shown.push(format!("${n} = {value}"));
-                    query.bind(value)
-                }
-                Param::BigInt(value) => {
-                    shown.push(format!("${n} = {value}"));
-                    query.bind(value)
-                }
-                Param::Float(value) => {
-                    shown.push(format!("${n} = {value} ({})", window::format_iso(value)));
-                    query.bind(value)
-                }
-                Param::Texts(values) => {
-                    shown.push(format!("${n} = {{{}}}", values.join(",")));
-                    query.bind(values)
-                }
-            };
-        }
-        let plan = query.fetch_all(&mut *conn).await?;
-        let _ = writeln!(out, "\n-- sql/{family}.sql: {name}");
-        if !shown.is_empty() {
-            let _ = writeln!(out, "-- {}", shown.join(", "));
-        }
-        for (line,) in plan {
-            let _ = writeln!(out, "{line}");
-        }
-    }
-    Ok(out)
-}
-
 /// Why a report could not be produced (the database, not the request).
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -360,16 +296,15 @@ pub enum ReportError {
     Connect(String),
 }
 
-const BEGIN: &str = "begin isolation level repeatable read read only";
-
 /// Runs a report end to end on one connection and returns its text.
 pub async fn run(database: &Database, options: &Options, progress: &ProgressBar) -> Result<String, ReportError> {
     let wait = database.pool.options().get_acquire_timeout();
     let mut conn = database.acquire(wait).await.map_err(ReportError::Connect)?;
     let features = database.koji_features().ok_or(ReportError::NotKoji)?;
-    let mut tx = conn.begin_with(BEGIN).await?;
+    let mut tx = conn.begin_with(crate::db::BEGIN_SNAPSHOT).await?;
     let text = if options.explain {
-        explain(&mut tx, options).await?
+        plan::explain(&mut tx, &features, options.report.name(), options.report.reads(), &options.window, options.top)
+            .await?
     } else {
         let outcome = gather(&mut tx, &features, options, progress).await?;
         render(&document(&outcome, options), options.format)

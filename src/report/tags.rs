@@ -9,10 +9,12 @@
 use sqlx::PgConnection;
 
 use super::render::{Section, Value, column};
-use crate::sql;
+use super::statement::{Param, Statement};
+use crate::lossy::Lossy;
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct TagRow {
+    #[sqlx(try_from = "Lossy")]
     pub name: String,
     pub packages: i64,
     pub blocked: i64,
@@ -21,11 +23,13 @@ pub struct TagRow {
     pub live_tags: i64,
 }
 
+/// The statement [`fetch`] sends.
+pub fn statement(top: usize) -> Statement {
+    Statement::new("report", "tags_direct", vec![Param::BigInt(i64::try_from(top).unwrap_or(i64::MAX))])
+}
+
 pub async fn fetch(conn: &mut PgConnection, top: usize) -> Result<Vec<TagRow>, sqlx::Error> {
-    sqlx::query_as(sql::statement("report", "tags_direct"))
-        .bind(i64::try_from(top).unwrap_or(i64::MAX))
-        .fetch_all(conn)
-        .await
+    statement(top).query_as().fetch_all(conn).await
 }
 
 pub fn section(rows: &[TagRow]) -> Section {

@@ -252,9 +252,10 @@ fn place(module: &str, layers: &[Vec<String>]) -> Option<(String, usize)> {
 /// import; its `use self::child::X` is.
 fn graph(modules: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<String>> {
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let tests = regex::Regex::new(r"#\[cfg\(test\)\]\s*(pub(\(crate\))?\s+)?mod tests").unwrap();
     for (module, file) in modules {
         let text = std::fs::read_to_string(repo_path(file)).unwrap();
-        let code = code_only(text.split("#[cfg(test)]\nmod tests").next().unwrap_or(&text));
+        let code = code_only(tests.split(&text).next().unwrap_or(&text));
         let segments: Vec<String> =
             if module.is_empty() { Vec::new() } else { module.split("::").map(str::to_owned).collect() };
         let targets = edges.entry(module.clone()).or_default();

@@ -19,6 +19,7 @@ mod outage;
 mod read_only;
 mod reliability;
 mod report;
+mod report_reads;
 mod schema;
 mod sim;
 mod task_churn;

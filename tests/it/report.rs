@@ -261,7 +261,8 @@ async fn tags_count_direct_content_of_live_tags() {
     check_golden("tags", &outcome, &tags);
 }
 
-fn run(args: &[&str]) -> Output {
+/// Runs the binary with `args`, without the caller's `RUST_LOG` and `KOJI_EXPORTER_*` settings.
+pub(crate) fn run(args: &[&str]) -> Output {
     let mut command = Command::new(BIN);
     command.args(args).env_remove("RUST_LOG");
     for (key, _) in std::env::vars().filter(|(key, _)| key.starts_with("KOJI_EXPORTER_")) {
@@ -298,7 +299,7 @@ async fn the_binary_prints_tables_explains_and_refuses_bad_input() {
     );
 
     let output = tokio::task::spawn_blocking({
-        let list = args(&["queue", "--explain"]);
+        let list = args(&[&["queue", "--explain"][..], &window[..]].concat());
         move || run(&list.iter().map(String::as_str).collect::<Vec<_>>())
     })
     .await

@@ -138,14 +138,19 @@ impl TestDb {
     /// The database with a fixture loaded, plus its per-level parts (`NAME.1.33.sql`, ...).
     pub async fn with_fixture(level: Level, fixture: &str) -> TestDb {
         let db = TestDb::new(level).await;
-        db.load(&format!("migrations-fixtures/fixtures/{fixture}.sql")).await;
+        db.load_fixture(level, fixture).await;
+        db
+    }
+
+    /// Loads a fixture and its parts up to `level` (the database's schema level).
+    pub async fn load_fixture(&self, level: Level, fixture: &str) {
+        self.load(&format!("migrations-fixtures/fixtures/{fixture}.sql")).await;
         for (part_level, suffix) in [(Level::V1_33, "1.33"), (Level::V1_34, "1.34"), (Level::V1_35, "1.35")] {
             let part = format!("migrations-fixtures/fixtures/{fixture}.{suffix}.sql");
             if level >= part_level && repo_path(&part).exists() {
-                db.load(&part).await;
+                self.load(&part).await;
             }
         }
-        db
     }
 
     pub async fn load(&self, relative: &str) {
