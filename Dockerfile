@@ -7,6 +7,9 @@ COPY sql ./sql
 COPY tests ./tests
 COPY config ./config
 COPY migrations-fixtures ./migrations-fixtures
+# The simulator's package: not built here, but Cargo needs every workspace member to read the
+# workspace (and the tests' path dependency on it to check Cargo.lock).
+COPY sim ./sim
 RUN cargo build --release --locked --bin koji-exporter
 
 FROM debian:bookworm-slim

@@ -21,7 +21,7 @@ target=${CARGO_TARGET_DIR:-target}
 work=$target/bench
 mkdir -p "$work"
 
-cargo build --release --bin koji-exporter --bin koji-sim
+cargo build --release -p koji-exporter -p koji-sim
 
 if [ ! -x "$work/venv/bin/query-exporter" ]; then
     python3 -m venv "$work/venv"

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release --locked --bin koji-exporter --bin koji-sim
+cargo build --release --locked -p koji-exporter -p koji-sim
 url=${1:-}
 if [ -z "$url" ]; then
     export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test suite, on a fresh machine or this one: checks for what the suite needs, installs
 # what is missing (Debian packages and one Python package; needs root or sudo for those, and
-# says so otherwise), starts the local PostgreSQL 15 when it is down, then runs cargo test.
+# says so otherwise), starts the local PostgreSQL 15 when it is down, builds the simulator, then
+# runs cargo test on the workspace (the exporter and the simulator, sim/).
 #   scripts/test.sh                    # the whole suite
 #   scripts/test.sh tasks::            # arguments go to cargo test (here: a filter)
 # DATABASE_URL names a role that may create databases (default: the local postgres user).
@@ -54,4 +55,8 @@ if ! pg_isready -q -d "$DATABASE_URL"; then
     pg_isready -q -d "$DATABASE_URL" || { say "no PostgreSQL answers at $DATABASE_URL; start one or set DATABASE_URL"; exit 2; }
 fi
 
-exec cargo test --locked "$@"
+# The simulator is a package of its own (sim/), so `cargo test` does not build its binary, which
+# tests/it/sim.rs and tests/it/ops.rs run (support::sim_binary finds it in target/debug/); build
+# it first. --workspace also runs the simulator's own unit tests.
+cargo build --locked -p koji-sim
+exec cargo test --locked --workspace "$@"

@@ -7,7 +7,7 @@ use koji_exporter::config::Config;
 use koji_exporter::http::AppState;
 use sqlx::Executor;
 
-use crate::support::{Level, Metrics, TestDb, scrape, state_for};
+use crate::support::{Level, Metrics, TESTED, TestDb, scrape, state_for};
 
 fn tag(name: &str) -> String {
     format!("{{tag=\"{name}\"}}")
@@ -35,7 +35,7 @@ async fn scrape_until(state: &AppState, what: &str, done: impl Fn(&Metrics) -> b
 
 #[tokio::test]
 async fn catalog_metrics_match_the_fixture_on_every_schema() {
-    for level in Level::TESTED {
+    for level in TESTED {
         let db = TestDb::with_fixture(level, "catalog_edge_cases").await;
         let state = state_for(&fast(&db));
         let metrics = scrape_until(&state, "a first recount", |_| true).await;

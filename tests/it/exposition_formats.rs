@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use crate::support::{Level, OPENMETRICS_ACCEPT, TestDb, config_for, request, state_for};
+use crate::support::{Level, OPENMETRICS_ACCEPT, TESTED, TestDb, config_for, request, state_for};
 
 fn run_with_stdin(program: &str, args: &[&str], input: &str) -> std::process::Output {
     let mut child = Command::new(program)
@@ -92,7 +92,7 @@ fn the_parsers_reject_broken_exposition() {
 
 #[tokio::test]
 async fn both_formats_parse_with_real_parsers_on_every_schema() {
-    for level in Level::TESTED {
+    for level in TESTED {
         let db = TestDb::with_fixture(level, "hosts_edge_cases").await;
         let state = state_for(&db.config());
 

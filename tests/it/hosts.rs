@@ -1,7 +1,7 @@
 //! The hosts family against `hosts_edge_cases.sql`, on every tested schema level. Every
 //! expected number below is worked out by hand from the fixture's comments and rows.
 
-use crate::support::{Level, TestDb, scrape, state_for};
+use crate::support::{Level, TESTED, TestDb, scrape, state_for};
 
 fn host(name: &str) -> String {
     format!("{{host=\"{name}\"}}")
@@ -13,7 +13,7 @@ fn channel(name: &str) -> String {
 
 #[tokio::test]
 async fn host_and_channel_metrics_match_the_fixture_on_every_schema() {
-    for level in Level::TESTED {
+    for level in TESTED {
         let db = TestDb::with_fixture(level, "hosts_edge_cases").await;
         let metrics = scrape(&state_for(&db.config())).await;
         let at = |series: String| metrics.value(&series);

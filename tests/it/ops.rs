@@ -17,7 +17,7 @@ use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{Level, TestDb, repo_path};
+use crate::support::{Level, TestDb, repo_path, sim_binary};
 
 const BIN: &str = env!("CARGO_BIN_EXE_koji-exporter");
 
@@ -705,6 +705,28 @@ fn compose_file_and_dockerfile_match_the_binary() {
     let config = &cmd[cmd.iter().position(|a| a == "--config").unwrap() + 1];
     assert!(copies.contains(&format!("config/example.toml {config}").as_str()), "{copies:?}");
     check_config_accepts(&cmd, &[], "Dockerfile");
+    // Cargo reads the whole workspace before it builds one binary, so the build stage needs
+    // every member's directory (the simulator's too, though the image does not ship it).
+    let manifest: toml::Value = toml::from_str(&read("Cargo.toml")).unwrap();
+    for member in manifest["workspace"]["members"].as_array().unwrap() {
+        let member = member.as_str().unwrap();
+        assert!(copies.contains(&format!("{member} ./{member}").as_str()), "COPY {member} is missing: {copies:?}");
+    }
+}
+
+/// The simulator writes to databases, so it stays out of what ships: the exporter depends on it
+/// only to load the tests' schemas, and it never depends on the exporter.
+#[test]
+fn the_simulator_is_only_a_dev_dependency_of_the_exporter() {
+    let exporter: toml::Value = toml::from_str(&read("Cargo.toml")).unwrap();
+    let sim: toml::Value = toml::from_str(&read("sim/Cargo.toml")).unwrap();
+    for table in ["dependencies", "build-dependencies"] {
+        assert!(exporter.get(table).and_then(|t| t.get("koji-sim")).is_none(), "koji-sim in the exporter's [{table}]");
+    }
+    assert!(exporter["dev-dependencies"].get("koji-sim").is_some(), "the tests load their schemas with koji-sim");
+    for table in ["dependencies", "dev-dependencies", "build-dependencies"] {
+        assert!(sim.get(table).and_then(|t| t.get("koji-exporter")).is_none(), "koji-exporter in sim's [{table}]");
+    }
 }
 
 #[test]
@@ -841,14 +863,14 @@ async fn query(port: u16, promql: &str) -> Result<Vec<Json>, String> {
 async fn a_real_prometheus_gets_data_for_every_dashboard_and_rule_expression() {
     // A simulated Koji that keeps moving while Prometheus scrapes it.
     let db = TestDb::new(Level::V1_35).await;
-    let sim = env!("CARGO_BIN_EXE_koji-sim");
-    let filled = Command::new(sim)
+    let sim = sim_binary();
+    let filled = Command::new(&sim)
         .args(["create", "--database.url", &db.url, "--scale", "tiny", "--force-existing-schema"])
         .output()
         .unwrap();
     assert!(filled.status.success(), "koji-sim create: {}", String::from_utf8_lossy(&filled.stderr));
     let _live = Guard(
-        Command::new(sim)
+        Command::new(&sim)
             .args(["live", "--database.url", &db.url, "--rate", "5"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

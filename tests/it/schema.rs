@@ -5,7 +5,7 @@ use koji_exporter::schema::SchemaFeatures;
 use koji_exporter::sql;
 use sqlx::Executor;
 
-use crate::support::{Level, TestDb};
+use crate::support::{Level, TESTED, TestDb};
 
 #[tokio::test]
 async fn features_are_detected_per_level() {
@@ -57,7 +57,7 @@ async fn every_statement_prepares_on_the_schemas_it_is_meant_for() {
         ("hosts", "host_max_jobs", Level::V1_34),
         ("catalog", "repo_queue", Level::V1_35),
     ];
-    for level in Level::TESTED {
+    for level in TESTED {
         let db = TestDb::new(level).await;
         let mut conn = db.writer.acquire().await.unwrap();
         for (family, name) in sql::all() {

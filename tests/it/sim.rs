@@ -11,12 +11,11 @@ use std::process::{Command, Output};
 
 use sqlx::{PgPool, Row};
 
-use crate::support::{Level, TestDb};
-
-const BIN: &str = env!("CARGO_BIN_EXE_koji-sim");
+use crate::support::{Level, TestDb, sim_binary};
 
 async fn run(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || Command::new(BIN).args(&args).output().expect("run koji-sim"))
+    let bin = sim_binary();
+    tokio::task::spawn_blocking(move || Command::new(bin).args(&args).output().expect("run koji-sim"))
         .await
         .expect("join koji-sim")
 }

@@ -19,40 +19,45 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tower::ServiceExt;
 
-/// Koji schema levels we keep DDL for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    V1_32,
-    V1_33,
-    V1_34,
-    V1_35,
-}
+/// Koji schema levels we keep DDL for, and their loader: the simulator's library (`sim/src/lib.rs`),
+/// so the tests and `koji-sim create` build the same schema the same way.
+pub use koji_sim::Level;
 
-impl Level {
-    pub const TESTED: [Level; 3] = [Level::V1_32, Level::V1_34, Level::V1_35];
-
-    fn files(self) -> Vec<&'static str> {
-        let all = [
-            (Level::V1_32, "koji-1.32.sql"),
-            (Level::V1_33, "koji-1.33.sql"),
-            (Level::V1_34, "koji-1.34.sql"),
-            (Level::V1_35, "koji-1.35.sql"),
-        ];
-        all.iter().filter(|(level, _)| *level <= self).map(|(_, file)| *file).collect()
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Level::V1_32 => "1.32",
-            Level::V1_33 => "1.33",
-            Level::V1_34 => "1.34",
-            Level::V1_35 => "1.35",
-        }
-    }
-}
+/// The levels that the tests covering several levels run on: the oldest, the first with the
+/// scheduler tables (1.34) and the newest.
+pub const TESTED: [Level; 3] = [Level::V1_32, Level::V1_34, Level::V1_35];
 
 pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// The simulator's binary, `koji-sim`, for the tests that run it (`sim.rs`, `ops.rs`).
+///
+/// It is a package of its own (`sim/`), so Cargo builds it for these tests only when asked and
+/// gives them no `CARGO_BIN_EXE_koji-sim`: `scripts/test.sh` runs `cargo build -p koji-sim`
+/// before `cargo test`, and this finds it in the profile directory above this test binary
+/// (`target/<profile>/deps/it-*` → `target/<profile>/koji-sim`). A binary missing, or older than one
+/// of its Rust or SQL sources, fails the test with the command that builds it, instead of testing
+/// something else than the code at hand.
+pub fn sim_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe.parent().and_then(Path::parent).expect("the test binary is in target/<profile>/deps");
+    let bin = dir.join(format!("koji-sim{}", std::env::consts::EXE_SUFFIX));
+    let build = "build it with `cargo build --locked -p koji-sim` (scripts/test.sh does so before the tests)";
+    let built = std::fs::metadata(&bin)
+        .and_then(|meta| meta.modified())
+        .unwrap_or_else(|e| panic!("the simulator {} is not there ({e}): {build}", bin.display()));
+    let mut sources = vec![repo_path("sim"), repo_path("migrations-fixtures/schema")];
+    while let Some(path) = sources.pop() {
+        if path.is_dir() {
+            sources.extend(std::fs::read_dir(&path).unwrap().map(|entry| entry.unwrap().path()));
+        } else if path.extension().is_some_and(|ext| ext == "rs" || ext == "sql")
+            && std::fs::metadata(&path).and_then(|meta| meta.modified()).is_ok_and(|changed| changed > built)
+        {
+            panic!("the simulator {} is older than {}: {build}", bin.display(), path.display());
+        }
+    }
+    bin
 }
 
 /// The server the tests use: `DATABASE_URL`, or (with `--features testcontainers`) a container.
@@ -129,9 +134,10 @@ impl TestDb {
         admin.close().await;
         let url = with_database(&admin_url, &name);
         let writer = PgPoolOptions::new().max_connections(2).connect(&url).await.expect("connect to test database");
-        for file in level.files() {
-            load_file(&writer, &format!("migrations-fixtures/schema/{file}")).await;
-        }
+        // Each level's file in version order, each in its own transaction.
+        let mut conn = writer.acquire().await.expect("connect to test database");
+        koji_sim::apply(&mut conn, level).await.unwrap_or_else(|e| panic!("apply the schema of level {level}: {e}"));
+        drop(conn);
         TestDb { name, url, admin_url, writer }
     }
 

@@ -3,7 +3,13 @@
 //! The exporter only ever reads; this is the one program in the project that writes, and only to
 //! the database named with `--database.url` (as the exporter spells it; `--database-url` still works). `create` lays our Koji schema subset into an empty
 //! database and fills it with a history of the chosen scale; `live` then keeps changing it the way
-//! a healthy hub and its builders would, or plays an unhealthy case (`--scenario`). Nothing here is shared with the exporter library.
+//! a healthy hub and its builders would, or plays an unhealthy case (`--scenario`).
+//!
+//! It is a package of its own (`sim/`), apart from the exporter: nothing here is shared with the
+//! exporter library, and none of it (nor what only it depends on) is built into the exporter's
+//! binary.
+//! Its library target (`src/lib.rs`: the schema levels and their DDL) is what the exporter's
+//! integration tests load their databases with.
 //!
 //! Exit codes: 0 success, 1 a runtime failure (database error, counts off target), 2 a refusal or
 //! a bad command line (the database already has a schema, an unknown scale).
