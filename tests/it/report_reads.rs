@@ -18,7 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::report::run;
-use crate::support::{Level, TestDb, admin_url, host_port};
+use crate::support::{Level, TESTED, TestDb, admin_url, host_port};
 
 /// The report window of the fixture `report_history` (see tests/it/report.rs).
 const WINDOW: [&str; 4] = ["--since", "2026-11-10", "--until", "2026-11-10T10:00"];
@@ -190,7 +190,7 @@ async fn assert_explain_matches_what_is_sent(
 async fn explain_shows_exactly_the_statements_each_report_sends() {
     let admin = admin_url().await;
     let recorder = Recorder::start(host_port(&admin)).await;
-    for level in Level::TESTED {
+    for level in TESTED {
         let db = TestDb::with_fixture(level, "report_history").await;
         let what = format!("Koji {}", level.name());
         let plans = assert_explain_matches_what_is_sent(&db, &recorder, &admin, &what, &WINDOW).await;
