@@ -5,6 +5,12 @@
 //! others still report. Nothing here knows about Prometheus; `exposition` turns the snapshot
 //! into text. Each family runs in its own read-only REPEATABLE READ transaction, so the numbers
 //! of one family agree with each other.
+//!
+//! This module only orchestrates: the deadline, the transactions, retries after a standby's
+//! recovery conflict, the outcomes. What a family reads, its settings and any state it keeps
+//! across scrapes (the task engine and its history pass in `tasks::lifecycle`, the catalog's
+//! recount in `catalog::Catalog`) live in the family's own module, which never sees `Config`:
+//! `startup` fills in [`CollectSettings`].
 
 pub mod catalog;
 pub mod custom;
