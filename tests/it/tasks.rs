@@ -234,7 +234,9 @@ async fn a_forced_reopen_and_a_sweep_are_corrected_by_reconciliation() {
 async fn side_tags_are_folded_into_other_unless_configured() {
     let db = TestDb::with_fixture(Level::V1_35, "hosts_edge_cases").await;
     db.exec(
-        "insert into task (id, state, channel_id, owner, method, arch, request) values
+        "insert into tag (id, name) values (40, 'f40-build-side-4242');
+         insert into tag_config (tag_id, create_event, creator_id) values (40, 1, 1);
+         insert into task (id, state, channel_id, owner, method, arch, request) values
          (40, 0, 2, 1, 'newRepo', 'noarch', '<methodCall><methodName>newRepo</methodName><params><param><value><string>f40-build-side-4242</string></value></param></params></methodCall>')",
     )
     .await;
@@ -248,6 +250,72 @@ async fn side_tags_are_folded_into_other_unless_configured() {
     config.tasks.tag_exclude.clear();
     let named = scrape_when_ready(&state_for(&config)).await;
     assert_eq!(named.value(&series("f40-build-side-4242")), 1.0);
+}
+
+/// A request as the hub's make_task writes it (Python's xmlrpc dumps of the arguments).
+fn hub_request(method: &str, params: &[&str]) -> String {
+    let params: String = params.iter().map(|p| format!("<param>\n<value>{p}</value>\n</param>\n")).collect();
+    format!(
+        "<?xml version='1.0'?>\n<methodCall>\n<methodName>{method}</methodName>\n<params>\n{params}</params>\n</methodCall>\n"
+    )
+}
+
+/// Every value the `tag` label of a family takes.
+fn tag_values(metrics: &Metrics, name: &str) -> std::collections::BTreeSet<String> {
+    metrics
+        .family(name)
+        .keys()
+        .map(|series| series.split("tag=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn only_live_tags_become_label_values() {
+    let db = TestDb::with_fixture(Level::V1_35, "hosts_edge_cases").await;
+    db.load("migrations-fixtures/fixtures/tasks_history.sql").await;
+    // 10,000 top-level tasks naming 10,000 different tags that do not exist, in the argument
+    // positions of four methods, as the hub encodes them.
+    let methods = [("newRepo", 0), ("tagBuild", 0), ("build", 1), ("buildSRPMFromSCM", 1)];
+    let mut values = Vec::new();
+    for n in 0..10_000usize {
+        let (method, position) = methods[n % methods.len()];
+        let named = format!("<string>purged-{n}</string>");
+        let mut params = vec!["<string>git+https://src.example.org/rpms/foo.git#1a2b</string>"; position];
+        params.push(&named);
+        params.push("<struct>\n</struct>");
+        let request = hub_request(method, &params).replace('\'', "''");
+        values.push(format!("({}, 2, 1, 1, '{method}', 'noarch', '{request}')", 1000 + n));
+    }
+    // Live tags keep their names, by name or by id; the deleted f39 and an id no tag has do not.
+    let live = [
+        (20_001, "newRepo", hub_request("newRepo", &["<string>f40-build</string>", "<nil/>"])),
+        (20_002, "tagBuild", hub_request("tagBuild", &["<int>2</int>", "<int>7</int>"])),
+        (20_003, "newRepo", hub_request("newRepo", &["<string>f39</string>", "<nil/>"])),
+        (20_004, "tagBuild", hub_request("tagBuild", &["<int>999</int>", "<int>7</int>"])),
+    ];
+    for (id, method, request) in &live {
+        values.push(format!("({id}, 2, 1, 1, '{method}', 'noarch', '{}')", request.replace('\'', "''")));
+    }
+    db.exec(&format!(
+        "insert into task (id, state, channel_id, owner, method, arch, request) values {}; select setval('task_id_seq', 20004)",
+        values.join(",\n")
+    ))
+    .await;
+
+    let metrics = scrape_when_ready(&state_for(&db.config())).await;
+    let tags = tag_values(&metrics, "koji_tasks_total");
+    assert_eq!(tags, ["", "f40", "f40-build", "other"].map(str::to_owned).into(), "label values");
+    let other = |method: &str| {
+        metrics.value(&series("koji_tasks_total", &[("channel", "default"), ("method", method), ("tag", "other")]))
+    };
+    assert_eq!(other("newRepo"), 2_500.0 + 1.0, "the junk names and the deleted f39");
+    assert_eq!(other("tagBuild"), 2_500.0 + 1.0, "the junk names and the unknown id");
+    assert_eq!(other("build") + other("buildSRPMFromSCM"), 5_000.0);
+    let named = |method: &str, tag: &str| {
+        metrics.value(&series("koji_tasks_total", &[("channel", "default"), ("method", method), ("tag", tag)]))
+    };
+    assert_eq!(named("newRepo", "f40-build"), 1.0, "by name");
+    assert_eq!(named("tagBuild", "f40-build"), 1.0, "by id");
 }
 
 /// Per method, the number of tasks and of CLOSED ones, counted in the database by the test.

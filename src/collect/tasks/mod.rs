@@ -85,7 +85,7 @@ impl TasksSettings {
                 _ if !self.tag_label => String::new(),
                 "" => String::new(),
                 tag if self.tags.keeps(tag) => tag.to_owned(),
-                _ => "other".to_owned(),
+                _ => attribution::OTHER.to_owned(),
             },
         }
     }
