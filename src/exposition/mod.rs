@@ -144,20 +144,30 @@ pub fn render(snapshot: &Snapshot, build: &BuildInfo, format: Format) -> String 
     encode(families(snapshot, build), format)
 }
 
-/// Encodes families with prometheus-client. Encoding into a `String` cannot fail, so an error
-/// here would be a bug in the encoder; it is turned into an exposition comment rather than a panic.
+/// The same, written into `out` (a compressor, say) instead of a text of its own.
+pub fn render_into(snapshot: &Snapshot, build: &BuildInfo, format: Format, out: &mut impl fmt::Write) {
+    encode_into(families(snapshot, build), format, out);
+}
+
+/// Encodes families with prometheus-client.
 pub fn encode(families: Vec<MetricFamily>, format: Format) -> String {
+    let mut body = String::new();
+    encode_into(families, format, &mut body);
+    body
+}
+
+/// Encodes families into `out`. Writing into memory cannot fail, so an error here would be a
+/// bug in the encoder; it is logged rather than a panic.
+pub fn encode_into(families: Vec<MetricFamily>, format: Format, out: &mut impl fmt::Write) {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Families(families)));
-    let mut body = String::new();
     let result = match format {
-        Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut body, &registry),
-        Format::Text => prometheus_client::encoding::prometheus_text::encode(&mut body, &registry),
+        Format::OpenMetrics => prometheus_client::encoding::text::encode(out, &registry),
+        Format::Text => prometheus_client::encoding::prometheus_text::encode(out, &registry),
     };
     if result.is_err() {
         tracing::error!("encoding the metrics failed");
     }
-    body
 }
 
 #[derive(Debug)]

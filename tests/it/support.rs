@@ -239,7 +239,10 @@ pub fn state_for(config: &Config) -> AppState {
 pub struct Response {
     pub status: StatusCode,
     pub content_type: String,
+    pub headers: axum::http::HeaderMap,
+    /// The body as text (lossy: a gzip body is in `bytes`).
     pub body: String,
+    pub bytes: Vec<u8>,
 }
 
 /// One request through a router built for this request.
@@ -261,8 +264,9 @@ pub async fn request_on(router: &axum::Router, method: &str, uri: &str, headers:
         .get("content-type")
         .map(|value| value.to_str().unwrap_or_default().to_owned())
         .unwrap_or_default();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    Response { status, content_type, body: String::from_utf8(bytes.to_vec()).unwrap() }
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes().to_vec();
+    Response { status, content_type, headers, body: String::from_utf8_lossy(&bytes).into_owned(), bytes }
 }
 
 pub const OPENMETRICS_ACCEPT: &str =
