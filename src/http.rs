@@ -24,7 +24,7 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
 
 use crate::collect::Collector;
-use crate::exposition::{self, BuildInfo};
+use crate::exposition::{self, BuildInfo, InventoryData, Target};
 use crate::web::{Limits, Security, guard};
 
 /// Scrape deadline margin kept free below Prometheus' own timeout, for encoding and the network.
@@ -39,6 +39,8 @@ pub struct AppState {
     /// Requests served at once; more are refused with 503 rather than queued.
     pub max_requests: usize,
     pub telemetry_path: String,
+    /// The inventory's path (per-tag and per-package series, a target of its own).
+    pub inventory_path: String,
     pub scrape_timeout: Duration,
     pub build: BuildInfo,
     /// The last rendered answer, shared by the scrapes that share its collection.
@@ -50,8 +52,9 @@ pub struct AppState {
 /// hold little of their own, and a gzip body is compressed once per collection and format, not
 /// once per request. A body is encoded straight into its final buffer (the compressor, for
 /// gzip), and a body of an older collection is let go as soon as a newer one is rendered.
+/// Each target has a slot of its own, so that a scrape of one never evicts the other's body.
 #[derive(Debug, Default)]
-pub struct RenderedCache(tokio::sync::Mutex<Option<Rendered>>);
+pub struct RenderedCache([tokio::sync::Mutex<Option<Rendered>>; 2]);
 
 #[derive(Debug)]
 struct Rendered {
@@ -62,21 +65,24 @@ struct Rendered {
 impl RenderedCache {
     /// The body of `snapshot` in `format` and `encoding`, rendered by `render` unless a scrape of
     /// the same collection did it already. Scrapes that arrive while it renders wait for it.
-    async fn get_or_render(
+    /// `prepare` reads what the body needs beyond the snapshot; it runs only when rendering.
+    async fn get_or_render<P>(
         &self,
+        target: Target,
         snapshot: &Arc<crate::collect::Snapshot>,
-        format: exposition::Format,
-        encoding: Encoding,
-        render: impl FnOnce(&mut dyn std::fmt::Write),
+        (format, encoding): (exposition::Format, Encoding),
+        prepare: impl Future<Output = P>,
+        render: impl FnOnce(P, &mut dyn std::fmt::Write),
     ) -> Bytes {
-        let mut slot = self.0.lock().await;
+        let mut slot = self.0[target as usize].lock().await;
         if let Some(rendered) = slot.as_ref()
             && Arc::ptr_eq(&rendered.snapshot, snapshot)
             && let Some((_, body)) = rendered.bodies.iter().find(|(key, _)| *key == (format, encoding))
         {
             return body.clone();
         }
-        let body = encoding.encode(render);
+        let prepared = prepare.await;
+        let body = encoding.encode(|out| render(prepared, out));
         match slot.as_mut() {
             Some(rendered) if Arc::ptr_eq(&rendered.snapshot, snapshot) => {
                 rendered.bodies.push(((format, encoding), body.clone()));
@@ -172,6 +178,7 @@ fn routes(state: AppState) -> Router {
     let capped = Router::new()
         .route("/", get(landing_page))
         .route(&state.telemetry_path.clone(), get(metrics))
+        .route(&state.inventory_path.clone(), get(inventory))
         .route("/-/ready", get(ready))
         .fallback(not_found)
         .with_state(state.clone());
@@ -200,6 +207,16 @@ pub async fn serve(
 }
 
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    answer(state, headers, Target::Operational).await
+}
+
+async fn inventory(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    answer(state, headers, Target::Inventory).await
+}
+
+/// A target's answer. The inventory's per-tag task counts are copied from the engine only when
+/// its body is rendered (once per collection); the operational answer never reads them.
+async fn answer(state: AppState, headers: HeaderMap, target: Target) -> Response {
     let deadline = scrape_deadline(state.scrape_timeout, &headers);
     let format = exposition::negotiate(headers.get(header::ACCEPT).and_then(|value| value.to_str().ok()));
     let encoding = negotiate_encoding(headers.get(header::ACCEPT_ENCODING).and_then(|value| value.to_str().ok()));
@@ -207,11 +224,23 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
         Ok(snapshot) => snapshot,
         Err(busy) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{busy}; try again\n")).into_response(),
     };
+    let collector = &state.collector;
     let body = state
         .rendered
-        .get_or_render(&snapshot, format, encoding, |out| {
-            exposition::render_into(&snapshot, &state.build, format, &mut WriteRef(out))
-        })
+        .get_or_render(
+            target,
+            &snapshot,
+            (format, encoding),
+            async {
+                match target {
+                    Target::Operational => InventoryData::default(),
+                    Target::Inventory => InventoryData { tag_tasks: collector.tag_task_totals().await },
+                }
+            },
+            |inventory, out| {
+                exposition::render_into(target, &snapshot, &inventory, &state.build, format, &mut WriteRef(out));
+            },
+        )
         .await;
     let mut response =
         ([(header::CONTENT_TYPE, format.content_type()), (header::VARY, "Accept-Encoding")], body).into_response();
@@ -268,12 +297,13 @@ async fn ready(State(state): State<AppState>) -> Response {
 
 async fn landing_page(State(state): State<AppState>) -> Html<String> {
     let path = html_escape(&state.telemetry_path);
+    let inventory = html_escape(&state.inventory_path);
     let version = state.build.version;
     Html(format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>koji-exporter</title></head><body>\n\
          <h1>koji-exporter {version}</h1>\n\
          <p>Prometheus exporter for the Koji build system, reading its database read-only.</p>\n\
-         <ul><li><a href=\"{path}\">Metrics</a></li><li><a href=\"/-/healthy\">Healthy</a></li>\
+         <ul><li><a href=\"{path}\">Metrics</a></li><li><a href=\"{inventory}\">Inventory</a> (per tag and package)</li><li><a href=\"/-/healthy\">Healthy</a></li>\
          <li><a href=\"/-/ready\">Ready</a></li></ul>\n</body></html>\n"
     ))
 }
@@ -319,21 +349,29 @@ mod tests {
         use exposition::Format::{OpenMetrics, Text};
         let cache = RenderedCache::default();
         let snapshot = Arc::new(crate::collect::Snapshot::default());
-        let body = |text: &'static str| move |out: &mut dyn std::fmt::Write| out.write_str(text).unwrap();
-        let first = cache.get_or_render(&snapshot, Text, Encoding::Identity, body("body")).await;
-        let again = cache.get_or_render(&snapshot, Text, Encoding::Identity, |_| panic!("rendered twice")).await;
+        const OP: Target = Target::Operational;
+        let body = |text: &'static str| move |(): (), out: &mut dyn std::fmt::Write| out.write_str(text).unwrap();
+        let none = |_: (), _: &mut dyn std::fmt::Write| panic!("rendered twice");
+        let first = cache.get_or_render(OP, &snapshot, (Text, Encoding::Identity), async {}, body("body")).await;
+        let again = cache.get_or_render(OP, &snapshot, (Text, Encoding::Identity), async {}, none).await;
         assert_eq!(first.as_ptr(), again.as_ptr(), "the same bytes, not a copy");
-        let other_format = cache.get_or_render(&snapshot, OpenMetrics, Encoding::Identity, body("om")).await;
+        let other_format =
+            cache.get_or_render(OP, &snapshot, (OpenMetrics, Encoding::Identity), async {}, body("om")).await;
         assert_eq!(&other_format[..], b"om");
-        let gzip = cache.get_or_render(&snapshot, Text, Encoding::Gzip, body("body")).await;
-        let gzip_again = cache.get_or_render(&snapshot, Text, Encoding::Gzip, |_| panic!("compressed twice")).await;
+        let gzip = cache.get_or_render(OP, &snapshot, (Text, Encoding::Gzip), async {}, body("body")).await;
+        let gzip_again = cache.get_or_render(OP, &snapshot, (Text, Encoding::Gzip), async {}, none).await;
         assert_eq!(gzip.as_ptr(), gzip_again.as_ptr());
         let mut unpacked = String::new();
         std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gzip[..]), &mut unpacked).unwrap();
         assert_eq!(unpacked, "body");
+        let inventory =
+            cache.get_or_render(Target::Inventory, &snapshot, (Text, Encoding::Identity), async {}, body("inv")).await;
+        assert_eq!(&inventory[..], b"inv", "each target has its own body");
         let next = Arc::new(crate::collect::Snapshot::default());
-        let fresh = cache.get_or_render(&next, Text, Encoding::Identity, body("new")).await;
+        let fresh = cache.get_or_render(OP, &next, (Text, Encoding::Identity), async {}, body("new")).await;
         assert_eq!(&fresh[..], b"new", "a new collection is rendered");
+        let kept = cache.get_or_render(Target::Inventory, &snapshot, (Text, Encoding::Identity), async {}, none).await;
+        assert_eq!(kept.as_ptr(), inventory.as_ptr(), "a scrape of the other target does not evict it");
     }
 
     #[test]

@@ -279,6 +279,13 @@ pub async fn scrape(state: &AppState) -> Metrics {
     Metrics::parse(&response.body)
 }
 
+/// Scrapes the inventory target (`/metrics/inventory`) the same way.
+pub async fn scrape_inventory(state: &AppState) -> Metrics {
+    let response = request(state, "GET", "/metrics/inventory", &[("accept", OPENMETRICS_ACCEPT)]).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    Metrics::parse(&response.body)
+}
+
 /// Samples of an exposition, keyed by `name{label="value",...}` exactly as printed.
 #[derive(Debug)]
 pub struct Metrics {
