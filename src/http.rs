@@ -81,8 +81,20 @@ impl RenderedCache {
         {
             return body.clone();
         }
+        // The previous collection's body of the same kind says how large this one will be: the
+        // buffer is sized once instead of doubling (a doubled buffer holds up to twice the body).
+        // The older collection's bodies are let go before the new one is rendered, so that two
+        // large bodies of one target are never held at once (answers still being sent keep
+        // their own reference).
+        let size_hint = slot
+            .as_ref()
+            .and_then(|rendered| rendered.bodies.iter().find(|(key, _)| *key == (format, encoding)))
+            .map_or(0, |(_, body)| body.len() + body.len() / 16);
+        if slot.as_ref().is_some_and(|rendered| !Arc::ptr_eq(&rendered.snapshot, snapshot)) {
+            *slot = None;
+        }
         let prepared = prepare.await;
-        let body = encoding.encode(|out| render(prepared, out));
+        let body = encoding.encode(size_hint, |out| render(prepared, out));
         match slot.as_mut() {
             Some(rendered) if Arc::ptr_eq(&rendered.snapshot, snapshot) => {
                 rendered.bodies.push(((format, encoding), body.clone()));
@@ -105,15 +117,18 @@ pub enum Encoding {
 
 impl Encoding {
     /// Writes a body through `render` into a buffer of this coding.
-    fn encode(self, render: impl FnOnce(&mut dyn std::fmt::Write)) -> Bytes {
+    /// `size_hint` is the expected size of the result. The buffer becomes the body as it is
+    /// (`Bytes::from` takes it over, no copy).
+    fn encode(self, size_hint: usize, render: impl FnOnce(&mut dyn std::fmt::Write)) -> Bytes {
         match self {
             Encoding::Identity => {
-                let mut text = String::new();
+                let mut text = String::with_capacity(size_hint);
                 render(&mut text);
                 Bytes::from(text)
             }
             Encoding::Gzip => {
-                let mut writer = GzipWriter(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default()));
+                let buffer = Vec::with_capacity(size_hint);
+                let mut writer = GzipWriter(flate2::write::GzEncoder::new(buffer, flate2::Compression::default()));
                 render(&mut writer);
                 // Finishing a compressor that writes into memory cannot fail.
                 Bytes::from(writer.0.finish().unwrap_or_default())
@@ -370,6 +385,9 @@ mod tests {
         let next = Arc::new(crate::collect::Snapshot::default());
         let fresh = cache.get_or_render(OP, &next, (Text, Encoding::Identity), async {}, body("new")).await;
         assert_eq!(&fresh[..], b"new", "a new collection is rendered");
+        let third = Arc::new(crate::collect::Snapshot::default());
+        cache.get_or_render(OP, &third, (Text, Encoding::Identity), async {}, body("3")).await;
+        assert_eq!(Arc::strong_count(&next), 1, "the older collection and its bodies are let go");
         let kept = cache.get_or_render(Target::Inventory, &snapshot, (Text, Encoding::Identity), async {}, none).await;
         assert_eq!(kept.as_ptr(), inventory.as_ptr(), "a scrape of the other target does not evict it");
     }
