@@ -16,7 +16,8 @@ pub const WAIT_BUCKETS: [f64; 13] =
 pub const RUN_BUCKETS: [f64; 12] =
     [10.0, 30.0, 60.0, 180.0, 480.0, 1200.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0, 259200.0];
 
-/// Series key of the counters: channel id, method, tag ("" when the task names none).
+/// What a task is counted under: channel id, method, tag ("" when the task names none). The
+/// queue gauges use all three; the counters add it up by (channel, method) and by tag.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TaskKey {
     pub channel_id: i32,
