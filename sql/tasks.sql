@@ -65,14 +65,26 @@ select id, convert_to(name, 'SQL_ASCII') as name from channels
 select id, convert_to(name, 'SQL_ASCII') as name from host
 
 -- name: tag_names
--- Names of the tags a request named by id ($1), through the tag primary key.
-select id, convert_to(name, 'SQL_ASCII') as name from tag where id = any($1)
+-- Names of the live tags (a current tag_config row) among the ids a request named ($1):
+-- probes of the tag primary key and of tag_config's unique (tag_id, active).
+select t.id, convert_to(t.name, 'SQL_ASCII') as name
+from tag t
+where t.id = any($1) and exists (select 1 from tag_config c where c.tag_id = t.id and c.active)
 
 -- name: target_destinations
 -- Each build target with the destination tag of its current configuration, or of its newest
 -- revoked one for a deleted target (build_target_config is versioned; both tables are small).
-select distinct on (bt.id) convert_to(bt.name, 'SQL_ASCII') as target, convert_to(t.name, 'SQL_ASCII') as dest_tag
+-- `live` says whether that tag exists (a current tag_config row).
+select distinct on (bt.id) convert_to(bt.name, 'SQL_ASCII') as target, convert_to(t.name, 'SQL_ASCII') as dest_tag,
+       exists (select 1 from tag_config tc where tc.tag_id = t.id and tc.active) as live
 from build_target bt
 join build_target_config c on c.build_target_id = bt.id
 join tag t on t.id = c.dest_tag
 order by bt.id, c.active nulls last, c.create_event desc
+
+-- name: live_tag_names
+-- Which of the tag names a request named ($1) are live tags: probes of the unique index on
+-- tag.name and of tag_config's unique (tag_id, active). Names not returned are not live.
+select convert_to(t.name, 'SQL_ASCII') as name
+from tag t
+where t.name = any($1) and exists (select 1 from tag_config c where c.tag_id = t.id and c.active)

@@ -85,8 +85,11 @@ fn default_custom_timeout() -> f64 {
 pub struct WebConfig {
     /// Address and port of the HTTP server.
     pub listen_address: String,
-    /// Path that serves the metrics.
+    /// Path that serves the metrics (the operational answer).
     pub telemetry_path: String,
+    /// Path that serves the inventory: per-tag and per-package series, a scrape target of its
+    /// own for a longer interval and a `sample_limit` of its own.
+    pub inventory_path: String,
     /// Upper bound of one scrape's database work; Prometheus' own timeout header can lower it.
     pub scrape_timeout_seconds: f64,
     /// HTTP requests served at once; more get 503 (exporter-toolkit's --web.max-requests).
@@ -225,7 +228,8 @@ pub struct HostsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TasksConfig {
-    /// Whether task counters carry the `tag` label (derived from the task's request).
+    /// Whether tasks are attributed to tags (from the top-level task's request): the queue
+    /// gauges' `tag` label and the inventory's per-tag task counts; off, both are empty.
     pub tag_label: bool,
     /// Methods kept as `method` label values; any other method is reported as "other".
     /// Empty keeps every method.
@@ -283,8 +287,9 @@ pub struct CatalogConfig {
     /// The same for package names (`koji_builds_per_package`).
     pub package_include: Vec<String>,
     pub package_exclude: Vec<String>,
-    /// At most this many series per metric name; the rest are dropped (in name order) and
-    /// counted in `koji_exporter_series_dropped`.
+    /// At most this many series per metric name on the inventory; the rest are dropped (in
+    /// name order) and counted in `koji_exporter_series_dropped`. The default keeps everything
+    /// of a large site; `sample_limit` on the inventory's scrape job is the budget.
     pub max_series_per_metric: u32,
 }
 
@@ -293,6 +298,7 @@ impl Default for WebConfig {
         Self {
             listen_address: format!("0.0.0.0:{DEFAULT_PORT}"),
             telemetry_path: "/metrics".into(),
+            inventory_path: "/metrics/inventory".into(),
             scrape_timeout_seconds: 8.0,
             max_requests: 40,
             config_file: None,
@@ -354,7 +360,7 @@ impl Default for CatalogConfig {
             tag_exclude: Vec::new(),
             package_include: Vec::new(),
             package_exclude: Vec::new(),
-            max_series_per_metric: 10_000,
+            max_series_per_metric: 1_000_000,
         }
     }
 }
@@ -603,6 +609,21 @@ impl Config {
                 "use a plain path such as /metrics",
             ));
         }
+        let inventory = &web.inventory_path;
+        if let Some(problem) = telemetry_path_problem(inventory) {
+            return Err(ConfigError::key(
+                "web.inventory_path",
+                format!("{inventory:?} cannot serve the inventory ({problem})"),
+                "use a plain path such as /metrics/inventory",
+            ));
+        }
+        if inventory == path {
+            return Err(ConfigError::key(
+                "web.inventory_path",
+                format!("{inventory:?} is web.telemetry_path too"),
+                "give the inventory a path of its own, such as /metrics/inventory",
+            ));
+        }
         positive("web.scrape_timeout_seconds", web.scrape_timeout_seconds)?;
         if !(1..=10_000).contains(&web.max_requests) {
             return Err(ConfigError::key(
@@ -725,7 +746,7 @@ impl CatalogConfig {
             return Err(ConfigError::key(
                 "catalog.max_series_per_metric",
                 "0 would drop every series",
-                "use a positive cap (the default 10000 fits a site with a few thousand tags) or set catalog.enabled = false",
+                "use a positive cap (the default 1000000 keeps every tag and package of a large site) or set catalog.enabled = false",
             ));
         }
         Ok(())
@@ -902,7 +923,7 @@ mod tests {
     #[test]
     fn impossible_values_name_their_key() {
         type Spoil = fn(&mut Config);
-        let cases: [(&str, Spoil); 15] = [
+        let cases: [(&str, Spoil); 17] = [
             ("web.write_timeout_seconds", |c| c.web.write_timeout_seconds = 0.0),
             ("web.max_connections", |c| c.web.max_connections = 0),
             ("web.listen_address", |c| c.web.listen_address = "localhost".into()),
@@ -913,6 +934,8 @@ mod tests {
             ("database.max_connections", |c| c.database.max_connections = 0),
             ("web.listen_address", |c| c.web.listen_address = "nowhere".into()),
             ("web.telemetry_path", |c| c.web.telemetry_path = "/".into()),
+            ("web.inventory_path", |c| c.web.inventory_path = "/-/inventory".into()),
+            ("web.inventory_path", |c| c.web.inventory_path = "/metrics".into()),
             ("database.statement_timeout_seconds", |c| c.database.statement_timeout_seconds = 60.0),
             ("catalog.tag_exclude", |c| c.catalog.tag_exclude = vec!["f4[0-".into()]),
             ("catalog.max_series_per_metric", |c| c.catalog.max_series_per_metric = 0),

@@ -164,14 +164,22 @@ pub const EXPORTER_TASK_HISTORY_READY: Description = describe(
     Kind::Gauge,
     "1 once the full pass over the task history has finished and the task counters are served",
 );
-pub const TASKS: Description =
-    describe("koji_tasks", Kind::Counter, "Tasks in the database, by channel, method and tag");
+pub const TASKS: Description = describe("koji_tasks", Kind::Counter, "Tasks in the database, by channel and method");
 pub const TASK_COMPLETIONS: Description =
     describe("koji_task_completions", Kind::Counter, "Finished tasks (CLOSED, FAILED or CANCELED) in the database");
 pub const TASK_SUCCEED: Description = describe("koji_task_succeed", Kind::Counter, "CLOSED tasks in the database");
 pub const TASK_ERRORS: Description = describe("koji_task_errors", Kind::Counter, "FAILED tasks in the database");
 pub const TASK_CANCELLATIONS: Description =
     describe("koji_task_cancellations", Kind::Counter, "CANCELED tasks in the database");
+pub const TAG_TASKS: Description = describe(
+    "koji_tag_tasks",
+    Kind::Counter,
+    "Tasks in the database whose top-level task names the tag (a live tag, other for anything else, empty for none; inventory)",
+);
+pub const TAG_TASK_SUCCEED: Description =
+    describe("koji_tag_task_succeed", Kind::Counter, "CLOSED tasks in the database, by the tag they name (inventory)");
+pub const TAG_TASK_ERRORS: Description =
+    describe("koji_tag_task_errors", Kind::Counter, "FAILED tasks in the database, by the tag they name (inventory)");
 pub const TASK_WAIT_SECONDS: Description = describe(
     "koji_task_wait_seconds",
     Kind::Histogram,
@@ -304,7 +312,7 @@ pub const EXPORTER_CUSTOM_NULL_VALUES: Description = describe(
 );
 
 /// Every built-in family, grouped by family.
-pub const ALL: [Description; 68] = [
+pub const ALL: [Description; 71] = [
     UP,
     EXPORTER_COLLECTOR_SUCCESS,
     EXPORTER_COLLECTOR_DURATION_SECONDS,
@@ -345,6 +353,9 @@ pub const ALL: [Description; 68] = [
     TASK_SUCCEED,
     TASK_ERRORS,
     TASK_CANCELLATIONS,
+    TAG_TASKS,
+    TAG_TASK_SUCCEED,
+    TAG_TASK_ERRORS,
     TASK_WAIT_SECONDS,
     TASK_RUN_SECONDS,
     HOST_FINISHED_TASKS,

@@ -95,6 +95,7 @@ pub fn app_state(config: &Config, collector: Arc<Collector>) -> AppState {
     AppState {
         collector,
         telemetry_path: config.web.telemetry_path.clone(),
+        inventory_path: config.web.inventory_path.clone(),
         max_requests: config.web.max_requests,
         scrape_timeout: seconds(config.web.scrape_timeout_seconds),
         build: BuildInfo::current(),

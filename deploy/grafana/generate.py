@@ -217,9 +217,9 @@ def overview():
         stat("Replica lag (provisional)", "How far the replica the exporter reads is behind its primary.",
              f"max({m('koji_exporter_replica_lag_seconds')})", unit="s", w=8),
         series("Collector success", "1 when the family was collected in the scrape.",
-               [target(m("koji_exporter_collector_success"), "{{instance}} {{collector}}")], w=12, h=6),
+               [target(m("koji_exporter_collector_success"), "{{instance}} {{job}} {{collector}}")], w=12, h=6),
         series("Collector duration", "Time spent on each family per scrape.",
-               [target(m("koji_exporter_collector_duration_seconds"), "{{instance}} {{collector}}")],
+               [target(m("koji_exporter_collector_duration_seconds"), "{{instance}} {{job}} {{collector}}")],
                unit="s", w=12, h=6),
     ]
     return dashboard("koji-overview", "Koji / Overview",

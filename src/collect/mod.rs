@@ -155,6 +155,12 @@ impl Collector {
         &self.db
     }
 
+    /// The per-tag task counts as they are now (None before the first history pass), for the
+    /// inventory; operational scrapes never copy them.
+    pub async fn tag_task_totals(&self) -> Option<Vec<(String, tasks::aggregate::Counts)>> {
+        self.tasks.tag_totals().await
+    }
+
     /// Collects every family, spending at most `deadline` in total. Concurrent callers share
     /// one collection: a scrape that arrives while another runs waits for it and serves its
     /// result, so two Prometheus servers never double the database's work. A scrape whose

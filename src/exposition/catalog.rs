@@ -25,7 +25,8 @@ fn capped_metrics(list: Capped) -> &'static [metrics::Description] {
     }
 }
 
-pub fn families(data: &CatalogSnapshot) -> Vec<MetricFamily> {
+/// The catalog's own state (available, age, reads, what the cap cut): on both answers.
+fn self_families(data: &CatalogSnapshot) -> Vec<MetricFamily> {
     let mut families = Vec::new();
 
     let mut available = MetricFamily::new(&metrics::EXPORTER_CATALOG_AVAILABLE);
@@ -47,7 +48,12 @@ pub fn families(data: &CatalogSnapshot) -> Vec<MetricFamily> {
         }
     }
     families.extend([available, age, duration, reads, dropped]);
+    families
+}
 
+/// The operational answer's part: a handful of series whatever the catalog's size.
+pub fn families(data: &CatalogSnapshot) -> Vec<MetricFamily> {
+    let mut families = self_families(data);
     if let Some(live) = &data.live {
         let mut finished = MetricFamily::new(&metrics::BUILDS_FINISHED);
         // The four final states always have series (zero when nothing finished), plus any
@@ -76,21 +82,6 @@ pub fn families(data: &CatalogSnapshot) -> Vec<MetricFamily> {
     }
 
     let Some(cached) = &data.cached else { return families };
-    let mut packages_per_tag = MetricFamily::new(&metrics::PACKAGES_PER_TAG);
-    let mut builds_per_tag = MetricFamily::new(&metrics::BUILDS_PER_TAG);
-    let mut direct_packages = MetricFamily::new(&metrics::TAG_DIRECT_PACKAGES);
-    let mut direct_builds = MetricFamily::new(&metrics::TAG_DIRECT_BUILDS);
-    for tag in &cached.tags {
-        let label = [("tag", tag.name.as_str())];
-        packages_per_tag.with(label, tag.packages as f64);
-        builds_per_tag.with(label, tag.builds as f64);
-        direct_packages.with(label, tag.direct_packages as f64);
-        direct_builds.with(label, tag.direct_builds as f64);
-    }
-    let mut builds_per_package = MetricFamily::new(&metrics::BUILDS_PER_PACKAGE);
-    for (package, count) in &cached.builds_per_package {
-        builds_per_package.with([("package", package)], *count as f64);
-    }
     let mut builds = MetricFamily::new(&metrics::BUILDS);
     let mut seen_states: Vec<String> = build::NAMES.iter().map(|s| (*s).to_owned()).collect();
     for code in cached.builds_by_state.keys() {
@@ -111,20 +102,35 @@ pub fn families(data: &CatalogSnapshot) -> Vec<MetricFamily> {
     {
         repos.with([("state", &repo::state_name(*code))], *count as f64);
     }
+    families.extend([builds, repos]);
+    families
+}
+
+/// The inventory's part: per-tag and per-package series, encoded only when the inventory is
+/// scraped.
+pub fn inventory_families(data: &CatalogSnapshot) -> Vec<MetricFamily> {
+    let mut families = self_families(data);
+    let Some(cached) = &data.cached else { return families };
+    let mut packages_per_tag = MetricFamily::new(&metrics::PACKAGES_PER_TAG);
+    let mut builds_per_tag = MetricFamily::new(&metrics::BUILDS_PER_TAG);
+    let mut direct_packages = MetricFamily::new(&metrics::TAG_DIRECT_PACKAGES);
+    let mut direct_builds = MetricFamily::new(&metrics::TAG_DIRECT_BUILDS);
+    for tag in &cached.tags {
+        let label = [("tag", tag.name.as_str())];
+        packages_per_tag.with(label, tag.packages as f64);
+        builds_per_tag.with(label, tag.builds as f64);
+        direct_packages.with(label, tag.direct_packages as f64);
+        direct_builds.with(label, tag.direct_builds as f64);
+    }
+    let mut builds_per_package = MetricFamily::new(&metrics::BUILDS_PER_PACKAGE);
+    for (package, count) in &cached.builds_per_package {
+        builds_per_package.with([("package", package)], *count as f64);
+    }
     let mut ready_repo = MetricFamily::new(&metrics::TAG_READY_REPO_TIMESTAMP_SECONDS);
     for (tag, time) in &cached.newest_ready_repo {
         ready_repo.with([("tag", tag)], *time);
     }
-    families.extend([
-        packages_per_tag,
-        builds_per_tag,
-        builds_per_package,
-        direct_packages,
-        direct_builds,
-        builds,
-        repos,
-        ready_repo,
-    ]);
+    families.extend([packages_per_tag, builds_per_tag, builds_per_package, direct_packages, direct_builds, ready_repo]);
     families
 }
 
@@ -156,7 +162,9 @@ mod tests {
             ..CachedCatalog::default()
         };
         let snapshot = CatalogSnapshot { live: None, cached: Some(Arc::new(cached)), age_seconds: Some(2.5) };
-        let text = encode(families(&snapshot), Format::Text);
+        let operational = encode(families(&snapshot), Format::Text);
+        assert!(!operational.contains("koji_packages_per_tag"), "per-tag series are the inventory's: {operational}");
+        let text = operational + &encode(inventory_families(&snapshot), Format::Text);
         for line in [
             "koji_builds{state=\"complete\"} 7",
             "koji_builds{state=\"failed\"} 0",

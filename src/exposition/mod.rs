@@ -23,6 +23,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use crate::collect::Snapshot;
+use crate::collect::tasks::aggregate::Counts;
 use crate::metrics::Description;
 pub use crate::metrics::Kind;
 
@@ -123,7 +124,25 @@ pub fn bool_value(flag: bool) -> f64 {
     if flag { 1.0 } else { 0.0 }
 }
 
-/// Every family of the snapshot, the exporter's own metrics first.
+/// The two scrape targets. The operational answer holds what a site watches every 15-60 s and
+/// stays small whatever the site's size (its series follow hosts, channels, methods and the
+/// non-terminal tasks); the inventory holds the per-tag and per-package series, a few per live
+/// tag and one per package, for a scrape every few minutes. The exporter's own metrics are on
+/// both, so each target says whether its data is sound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Operational,
+    Inventory,
+}
+
+/// The data of the inventory that is not in a [`Snapshot`]: the tasks family's per-tag counts,
+/// read from the engine only when the inventory is scraped (None before the first full pass).
+#[derive(Debug, Clone, Default)]
+pub struct InventoryData {
+    pub tag_tasks: Option<Vec<(String, Counts)>>,
+}
+
+/// Every family of the operational answer, the exporter's own metrics first.
 pub fn families(snapshot: &Snapshot, build: &BuildInfo) -> Vec<MetricFamily> {
     let mut families = self_metrics::families(snapshot, build);
     if let Some(data) = &snapshot.hosts {
@@ -139,25 +158,59 @@ pub fn families(snapshot: &Snapshot, build: &BuildInfo) -> Vec<MetricFamily> {
     families
 }
 
-/// The scrape's response body in the requested format.
+/// Every family of the inventory, the exporter's own metrics first.
+pub fn inventory_families(snapshot: &Snapshot, inventory: &InventoryData, build: &BuildInfo) -> Vec<MetricFamily> {
+    let mut families = self_metrics::families(snapshot, build);
+    if let Some(data) = &snapshot.catalog {
+        families.extend(catalog::inventory_families(data));
+    }
+    if let Some(tag_tasks) = &inventory.tag_tasks {
+        families.extend(tasks::tag_families(tag_tasks));
+    }
+    families
+}
+
+/// The operational response body in the requested format.
 pub fn render(snapshot: &Snapshot, build: &BuildInfo, format: Format) -> String {
     encode(families(snapshot, build), format)
 }
 
-/// Encodes families with prometheus-client. Encoding into a `String` cannot fail, so an error
-/// here would be a bug in the encoder; it is turned into an exposition comment rather than a panic.
+/// A target's body, written into `out` (a compressor, say) instead of a text of its own. The
+/// operational target never touches the inventory's data.
+pub fn render_into(
+    target: Target,
+    snapshot: &Snapshot,
+    inventory: &InventoryData,
+    build: &BuildInfo,
+    format: Format,
+    out: &mut impl fmt::Write,
+) {
+    let families = match target {
+        Target::Operational => families(snapshot, build),
+        Target::Inventory => inventory_families(snapshot, inventory, build),
+    };
+    encode_into(families, format, out);
+}
+
+/// Encodes families with prometheus-client.
 pub fn encode(families: Vec<MetricFamily>, format: Format) -> String {
+    let mut body = String::new();
+    encode_into(families, format, &mut body);
+    body
+}
+
+/// Encodes families into `out`. Writing into memory cannot fail, so an error here would be a
+/// bug in the encoder; it is logged rather than a panic.
+pub fn encode_into(families: Vec<MetricFamily>, format: Format, out: &mut impl fmt::Write) {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Families(families)));
-    let mut body = String::new();
     let result = match format {
-        Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut body, &registry),
-        Format::Text => prometheus_client::encoding::prometheus_text::encode(&mut body, &registry),
+        Format::OpenMetrics => prometheus_client::encoding::text::encode(out, &registry),
+        Format::Text => prometheus_client::encoding::prometheus_text::encode(out, &registry),
     };
     if result.is_err() {
         tracing::error!("encoding the metrics failed");
     }
-    body
 }
 
 #[derive(Debug)]

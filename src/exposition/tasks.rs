@@ -1,9 +1,12 @@
 //! Metric names and meanings of the tasks family.
 //!
-//! The paper's names are kept (`koji_waiting_tasks`, `koji_tasks_total`, ...), with its labels
-//! channel, method and tag; the counters count over the database's whole history, so they are
-//! the same after a restart and on every replica. Series are built from the non-terminal tasks
-//! and the engine's totals of this scrape only.
+//! The paper's names are kept (`koji_waiting_tasks`, `koji_tasks_total`, ...). The counters
+//! count over the database's whole history, so they are the same after a restart and on every
+//! replica; on the operational answer they carry channel and method, and their per-tag view
+//! (`koji_tag_tasks_total`, ...) is the inventory's ([`tag_families`]), because channel ×
+//! method × tag is what multiplied them. The queue gauges keep the tag: they are bounded by
+//! the non-terminal tasks. Series are built from the non-terminal tasks and the engine's totals
+//! of this scrape only.
 
 use crate::metrics;
 use std::collections::BTreeMap;
@@ -11,6 +14,7 @@ use std::time::UNIX_EPOCH;
 
 use super::{HistogramSample, MetricFamily};
 use crate::collect::tasks::TasksSnapshot;
+use crate::collect::tasks::aggregate::Counts;
 use crate::koji::task::{ASSIGNED, FREE, OPEN, state_name};
 
 pub fn families(data: &TasksSnapshot) -> Vec<MetricFamily> {
@@ -27,9 +31,9 @@ pub fn families(data: &TasksSnapshot) -> Vec<MetricFamily> {
     let mut succeeded = MetricFamily::new(&metrics::TASK_SUCCEED);
     let mut failed = MetricFamily::new(&metrics::TASK_ERRORS);
     let mut canceled = MetricFamily::new(&metrics::TASK_CANCELLATIONS);
-    for (key, counts) in &totals.by_key {
-        let channel_name = channel(key.channel_id);
-        let labels = [("channel", channel_name.as_str()), ("method", key.method.as_str()), ("tag", key.tag.as_str())];
+    for ((channel_id, method), counts) in &totals.by_method {
+        let channel_name = channel(*channel_id);
+        let labels = [("channel", channel_name.as_str()), ("method", method.as_str())];
         created.with(labels, counts.created as f64);
         completions.with(labels, (counts.closed + counts.failed + counts.canceled) as f64);
         succeeded.with(labels, counts.closed as f64);
@@ -71,6 +75,20 @@ pub fn families(data: &TasksSnapshot) -> Vec<MetricFamily> {
     }
     families.extend([created, completions, succeeded, failed, canceled, wait, run, by_host, tracked, gaps, built]);
     families
+}
+
+/// The inventory's per-tag task counts: at most three series per tag that tasks name.
+pub fn tag_families(by_tag: &[(String, Counts)]) -> Vec<MetricFamily> {
+    let mut created = MetricFamily::new(&metrics::TAG_TASKS);
+    let mut succeeded = MetricFamily::new(&metrics::TAG_TASK_SUCCEED);
+    let mut failed = MetricFamily::new(&metrics::TAG_TASK_ERRORS);
+    for (tag, counts) in by_tag.iter().filter(|(_, counts)| *counts != Counts::default()) {
+        let label = [("tag", tag.as_str())];
+        created.with(label, counts.created as f64);
+        succeeded.with(label, counts.closed as f64);
+        failed.with(label, counts.failed as f64);
+    }
+    vec![created, succeeded, failed]
 }
 
 fn queue_families(data: &TasksSnapshot, channel: &impl Fn(i32) -> String) -> Vec<MetricFamily> {

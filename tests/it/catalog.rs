@@ -7,7 +7,7 @@ use koji_exporter::config::Config;
 use koji_exporter::http::AppState;
 use sqlx::Executor;
 
-use crate::support::{Level, Metrics, TESTED, TestDb, scrape, state_for};
+use crate::support::{Level, Metrics, TESTED, TestDb, scrape, scrape_inventory, state_for};
 
 fn tag(name: &str) -> String {
     format!("{{tag=\"{name}\"}}")
@@ -20,11 +20,22 @@ fn fast(db: &TestDb) -> Config {
     config
 }
 
-/// Scrapes until the background recount has produced a result satisfying `done`.
+/// Scrapes both targets until the background recount has produced a result satisfying `done`;
+/// the samples of both answers together (the per-tag and per-package ones are the inventory's,
+/// and only its).
 async fn scrape_until(state: &AppState, what: &str, done: impl Fn(&Metrics) -> bool) -> Metrics {
     let started = Instant::now();
     loop {
-        let metrics = scrape(state).await;
+        let mut metrics = scrape(state).await;
+        let inventory = scrape_inventory(state).await;
+        for name in ["koji_packages_per_tag", "koji_builds_per_package", "koji_tag_ready_repo_timestamp_seconds"] {
+            assert!(metrics.family(name).is_empty(), "{name} on the operational target:\n{}", metrics.text);
+        }
+        for name in ["koji_builds", "koji_repos", "koji_builds_finished"] {
+            assert!(inventory.family(name).is_empty(), "{name} on the inventory:\n{}", inventory.text);
+        }
+        metrics.samples.extend(inventory.samples);
+        metrics.text.push_str(&inventory.text);
         if metrics.get("koji_exporter_catalog_available") == Some(1.0) && done(&metrics) {
             return metrics;
         }

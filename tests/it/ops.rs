@@ -896,7 +896,8 @@ async fn a_real_prometheus_gets_data_for_every_dashboard_and_rule_expression() {
     let config = format!(
         "global: {{scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}}\n\
          rule_files: [{}]\n\
-         scrape_configs:\n  - job_name: koji\n    static_configs: [{{targets: [\"127.0.0.1:{exporter_port}\"]}}]\n",
+         scrape_configs:\n  - job_name: koji\n    static_configs: [{{targets: [\"127.0.0.1:{exporter_port}\"]}}]\n\
+         \x20 - job_name: koji-inventory\n    metrics_path: /metrics/inventory\n    static_configs: [{{targets: [\"127.0.0.1:{exporter_port}\"]}}]\n",
         rule_files.join(", ")
     );
     std::fs::write(dir.join("prometheus.yml"), config).unwrap();

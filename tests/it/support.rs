@@ -250,7 +250,10 @@ pub fn state_for(config: &Config) -> AppState {
 pub struct Response {
     pub status: StatusCode,
     pub content_type: String,
+    pub headers: axum::http::HeaderMap,
+    /// The body as text (lossy: a gzip body is in `bytes`).
     pub body: String,
+    pub bytes: Vec<u8>,
 }
 
 /// One request through a router built for this request.
@@ -272,8 +275,9 @@ pub async fn request_on(router: &axum::Router, method: &str, uri: &str, headers:
         .get("content-type")
         .map(|value| value.to_str().unwrap_or_default().to_owned())
         .unwrap_or_default();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    Response { status, content_type, body: String::from_utf8(bytes.to_vec()).unwrap() }
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes().to_vec();
+    Response { status, content_type, headers, body: String::from_utf8_lossy(&bytes).into_owned(), bytes }
 }
 
 pub const OPENMETRICS_ACCEPT: &str =
@@ -282,6 +286,13 @@ pub const OPENMETRICS_ACCEPT: &str =
 /// Scrapes `/metrics` asking for OpenMetrics, as Prometheus does.
 pub async fn scrape(state: &AppState) -> Metrics {
     let response = request(state, "GET", "/metrics", &[("accept", OPENMETRICS_ACCEPT)]).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    Metrics::parse(&response.body)
+}
+
+/// Scrapes the inventory target (`/metrics/inventory`) the same way.
+pub async fn scrape_inventory(state: &AppState) -> Metrics {
+    let response = request(state, "GET", "/metrics/inventory", &[("accept", OPENMETRICS_ACCEPT)]).await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
     Metrics::parse(&response.body)
 }

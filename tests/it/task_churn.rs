@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use koji_exporter::http::AppState;
 use sqlx::PgPool;
 
-use crate::support::{Level, Metrics, TestDb, scrape, state_for};
+use crate::support::{Level, Metrics, TestDb, scrape, scrape_inventory, state_for};
 use crate::tasks::scrape_when_ready;
 
 /// A small deterministic generator, so a failing run can be repeated with its seed.
@@ -282,8 +282,12 @@ async fn recount(pool: &PgPool, fixture_tags: &HashMap<i32, String>) -> BTreeMap
         };
         tag_of.insert(row.id, tag.clone());
         let method = row.method.clone().unwrap_or_default();
-        let key = format!("channel=\"{}\",method=\"{method}\",tag=\"{tag}\"", row.channel);
+        let key = format!("channel=\"{}\",method=\"{method}\"", row.channel);
         add(format!("koji_tasks_total{{{key}}}"), 1.0);
+        // The inventory's per-tag view of the same counts.
+        add(format!("koji_tag_tasks_total{{tag=\"{tag}\"}}"), 1.0);
+        add(format!("koji_tag_task_succeed_total{{tag=\"{tag}\"}}"), f64::from(row.state == 2));
+        add(format!("koji_tag_task_errors_total{{tag=\"{tag}\"}}"), f64::from(row.state == 5));
         let terminal = matches!(row.state, 2 | 3 | 5);
         if !terminal {
             continue;
@@ -330,6 +334,9 @@ fn exported(metrics: &Metrics) -> BTreeMap<String, f64> {
         "koji_task_errors_total{",
         "koji_task_cancellations_total{",
         "koji_host_finished_tasks_total{",
+        "koji_tag_tasks_total{",
+        "koji_tag_task_succeed_total{",
+        "koji_tag_task_errors_total{",
         "koji_task_wait_seconds_",
         "koji_task_run_seconds_",
     ];
@@ -383,11 +390,16 @@ async fn concurrent_life_cycles_match_an_independent_recount() {
     let all_tags = tags.lock().unwrap().clone();
     let expected = recount(&db.writer, &all_tags).await;
     let incremental = scrape(&state).await;
-    assert_same(&exported(&incremental), &expected, "incremental engine");
+    let mut got = exported(&incremental);
+    got.extend(exported(&scrape_inventory(&state).await));
+    assert_same(&got, &expected, "incremental engine");
 
     // A second exporter (a restart, or another replica) builds the same values from scratch.
-    let fresh = scrape_when_ready(&state_for(&db.config())).await;
-    assert_same(&exported(&fresh), &expected, "full pass");
+    let fresh_state = state_for(&db.config());
+    let fresh = scrape_when_ready(&fresh_state).await;
+    let mut got = exported(&fresh);
+    got.extend(exported(&scrape_inventory(&fresh_state).await));
+    assert_same(&got, &expected, "full pass");
     let created: f64 = incremental.family("koji_tasks_total").values().sum();
     let rows: i64 = sqlx::query_scalar("select count(*) from task").fetch_one(&db.writer).await.unwrap();
     assert_eq!(created, rows as f64);

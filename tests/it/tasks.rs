@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use koji_exporter::http::AppState;
 
-use crate::support::{Level, Metrics, TestDb, scrape, state_for};
+use crate::support::{Level, Metrics, TestDb, scrape, scrape_inventory, state_for};
 
 /// Scrapes until the task history pass has finished, and returns that scrape.
 pub async fn scrape_when_ready(state: &AppState) -> Metrics {
@@ -27,21 +27,34 @@ fn series(name: &str, labels: &[(&str, &str)]) -> String {
     if labels.is_empty() { name.to_owned() } else { format!("{name}{{{}}}", labels.join(",")) }
 }
 
-/// Counter series by (channel, method, tag): created, closed, failed, canceled.
-const EXPECTED_COUNTS: [(&str, &str, &str, [u64; 4]); 12] = [
-    ("default", "build", "", [3, 1, 0, 0]),
-    ("default", "buildArch", "", [3, 0, 1, 0]),
-    ("createrepo", "newRepo", "", [1, 0, 0, 0]),
-    ("createrepo", "createrepo", "", [1, 0, 0, 0]),
-    ("default", "tagBuild", "", [1, 0, 0, 0]),
-    ("default", "build", "f40", [1, 1, 0, 0]),
-    ("default", "buildArch", "f40", [2, 1, 1, 0]),
-    ("createrepo", "newRepo", "f40-build", [1, 0, 0, 1]),
-    ("createrepo", "createrepo", "f40-build", [1, 0, 0, 1]),
-    ("default", "tagBuild", "f40", [1, 0, 0, 0]),
-    ("default", "tagNotification", "", [1, 1, 0, 0]),
-    ("default", "", "", [1, 0, 0, 0]),
+/// Counter series by (channel, method): created, closed, failed, canceled.
+const EXPECTED_COUNTS: [(&str, &str, [u64; 4]); 7] = [
+    ("default", "build", [4, 2, 0, 0]),
+    ("default", "buildArch", [5, 1, 2, 0]),
+    ("createrepo", "newRepo", [2, 0, 0, 1]),
+    ("createrepo", "createrepo", [2, 0, 0, 1]),
+    ("default", "tagBuild", [2, 0, 0, 0]),
+    ("default", "tagNotification", [1, 1, 0, 0]),
+    ("default", "", [1, 0, 0, 0]),
 ];
+
+/// The inventory's per-tag counts of the same tasks: created, closed, failed. f40 is named by
+/// build 20 (through its target) with its two buildArch subtasks, and by tagBuild 25; f40-build
+/// by newRepo 23 (by id) and its createrepo subtask; the rest name no tag.
+const EXPECTED_TAG_COUNTS: [(&str, [u64; 3]); 3] = [("", [11, 2, 1]), ("f40", [4, 2, 1]), ("f40-build", [2, 0, 0])];
+
+/// Checks the inventory's per-tag task counts against [`EXPECTED_TAG_COUNTS`].
+pub fn assert_fixture_tag_values(inventory: &Metrics) {
+    for (name, index) in
+        [("koji_tag_tasks_total", 0), ("koji_tag_task_succeed_total", 1), ("koji_tag_task_errors_total", 2)]
+    {
+        let expected: BTreeMap<String, f64> = EXPECTED_TAG_COUNTS
+            .iter()
+            .map(|(tag, counts)| (series(name, &[("tag", tag)]), counts[index] as f64))
+            .collect();
+        assert_eq!(inventory.family(name), expected, "{name}");
+    }
+}
 
 /// Checks every task metric against the values worked out by hand for hosts_edge_cases.sql +
 /// tasks_history.sql (see the comments in both files).
@@ -54,14 +67,14 @@ pub fn assert_fixture_values(metrics: &Metrics) {
     ] {
         let expected: BTreeMap<String, f64> = EXPECTED_COUNTS
             .iter()
-            .map(|(channel, method, tag, counts)| {
-                (series(name, &[("channel", channel), ("method", method), ("tag", tag)]), counts[index] as f64)
+            .map(|(channel, method, counts)| {
+                (series(name, &[("channel", channel), ("method", method)]), counts[index] as f64)
             })
             .collect();
         assert_eq!(metrics.family(name), expected, "{name}");
     }
-    for (channel, method, tag, [_, closed, failed, canceled]) in EXPECTED_COUNTS {
-        let name = series("koji_task_completions_total", &[("channel", channel), ("method", method), ("tag", tag)]);
+    for (channel, method, [_, closed, failed, canceled]) in EXPECTED_COUNTS {
+        let name = series("koji_task_completions_total", &[("channel", channel), ("method", method)]);
         assert_eq!(metrics.value(&name), (closed + failed + canceled) as f64, "{name}");
     }
 
@@ -148,9 +161,12 @@ async fn the_full_pass_matches_the_hand_computed_values() {
     for level in [Level::V1_32, Level::V1_35] {
         let db = TestDb::with_fixture(level, "hosts_edge_cases").await;
         db.load("migrations-fixtures/fixtures/tasks_history.sql").await;
-        let metrics = scrape_when_ready(&state_for(&db.config())).await;
+        let state = state_for(&db.config());
+        let metrics = scrape_when_ready(&state).await;
         assert_eq!(metrics.value("koji_exporter_collector_success{collector=\"tasks\"}"), 1.0);
         assert_fixture_values(&metrics);
+        assert!(metrics.family("koji_tag_tasks_total").is_empty(), "per-tag counts are the inventory's");
+        assert_fixture_tag_values(&scrape_inventory(&state).await);
     }
 }
 
@@ -159,14 +175,12 @@ async fn incremental_updates_reach_the_same_values() {
     let db = TestDb::with_fixture(Level::V1_35, "hosts_edge_cases").await;
     let state = state_for(&db.config());
     let before = scrape_when_ready(&state).await;
-    assert_eq!(
-        before.value(&series("koji_tasks_total", &[("channel", "default"), ("method", "build"), ("tag", "")])),
-        3.0
-    );
+    assert_eq!(before.value(&series("koji_tasks_total", &[("channel", "default"), ("method", "build")])), 3.0);
     // The history arrives after the full pass: the engine must take it in incrementally.
     db.load("migrations-fixtures/fixtures/tasks_history.sql").await;
     let after = scrape(&state).await;
     assert_fixture_values(&after);
+    assert_fixture_tag_values(&scrape_inventory(&state).await);
     assert_eq!(after.value("koji_exporter_tasks_tracked"), 9.0, "8 non-terminal tasks and one in an unknown state");
 }
 
@@ -194,9 +208,8 @@ async fn a_restarted_exporter_continues_from_the_same_values() {
     ] {
         assert_eq!(running.family(name), restarted.family(name), "{name}");
     }
-    let closed_build_arch =
-        series("koji_task_succeed_total", &[("channel", "default"), ("method", "buildArch"), ("tag", "")]);
-    assert_eq!(restarted.value(&closed_build_arch), 1.0, "task 11 closed");
+    let closed_build_arch = series("koji_task_succeed_total", &[("channel", "default"), ("method", "buildArch")]);
+    assert_eq!(restarted.value(&closed_build_arch), 2.0, "task 11 closed, with task 21");
 }
 
 #[tokio::test]
@@ -212,12 +225,12 @@ async fn a_forced_reopen_and_a_sweep_are_corrected_by_reconciliation() {
     db.exec("update task set state = 4 where id = 15").await;
     db.exec("delete from task where id = 26").await;
     let started = Instant::now();
-    let build = series("koji_task_succeed_total", &[("channel", "default"), ("method", "build"), ("tag", "")]);
-    let notification =
-        series("koji_tasks_total", &[("channel", "default"), ("method", "tagNotification"), ("tag", "")]);
+    let build = series("koji_task_succeed_total", &[("channel", "default"), ("method", "build")]);
+    let notification = series("koji_tasks_total", &[("channel", "default"), ("method", "tagNotification")]);
     loop {
         let metrics = scrape(&state).await;
-        if metrics.get(&build) == Some(0.0) && metrics.get(&notification).is_none_or(|n| n == 0.0) {
+        // Task 20 (tag f40) stays CLOSED.
+        if metrics.get(&build) == Some(1.0) && metrics.get(&notification).is_none_or(|n| n == 0.0) {
             assert_eq!(
                 metrics
                     .value(&series("koji_waiting_tasks", &[("channel", "default"), ("method", "build"), ("tag", "")])),
@@ -234,20 +247,97 @@ async fn a_forced_reopen_and_a_sweep_are_corrected_by_reconciliation() {
 async fn side_tags_are_folded_into_other_unless_configured() {
     let db = TestDb::with_fixture(Level::V1_35, "hosts_edge_cases").await;
     db.exec(
-        "insert into task (id, state, channel_id, owner, method, arch, request) values
+        "insert into tag (id, name) values (40, 'f40-build-side-4242');
+         insert into tag_config (tag_id, create_event, creator_id) values (40, 1, 1);
+         insert into task (id, state, channel_id, owner, method, arch, request) values
          (40, 0, 2, 1, 'newRepo', 'noarch', '<methodCall><methodName>newRepo</methodName><params><param><value><string>f40-build-side-4242</string></value></param></params></methodCall>')",
     )
     .await;
-    let folded = scrape_when_ready(&state_for(&db.config())).await;
-    let series =
-        |tag: &str| series("koji_tasks_total", &[("channel", "createrepo"), ("method", "newRepo"), ("tag", tag)]);
+    let state = state_for(&db.config());
+    scrape_when_ready(&state).await;
+    let folded = scrape_inventory(&state).await;
+    let series = |tag: &str| series("koji_tag_tasks_total", &[("tag", tag)]);
     assert_eq!(folded.value(&series("other")), 1.0, "the default tasks.tag_exclude folds side tags");
     assert!(folded.get(&series("f40-build-side-4242")).is_none());
 
     let mut config = db.config();
     config.tasks.tag_exclude.clear();
-    let named = scrape_when_ready(&state_for(&config)).await;
-    assert_eq!(named.value(&series("f40-build-side-4242")), 1.0);
+    let state = state_for(&config);
+    scrape_when_ready(&state).await;
+    assert_eq!(scrape_inventory(&state).await.value(&series("f40-build-side-4242")), 1.0);
+}
+
+/// A request as the hub's make_task writes it (Python's xmlrpc dumps of the arguments).
+fn hub_request(method: &str, params: &[&str]) -> String {
+    let params: String = params.iter().map(|p| format!("<param>\n<value>{p}</value>\n</param>\n")).collect();
+    format!(
+        "<?xml version='1.0'?>\n<methodCall>\n<methodName>{method}</methodName>\n<params>\n{params}</params>\n</methodCall>\n"
+    )
+}
+
+/// Every value the `tag` label of a family takes.
+fn tag_values(metrics: &Metrics, name: &str) -> std::collections::BTreeSet<String> {
+    metrics
+        .family(name)
+        .keys()
+        .map(|series| series.split("tag=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn only_live_tags_become_label_values() {
+    let db = TestDb::with_fixture(Level::V1_35, "hosts_edge_cases").await;
+    db.load("migrations-fixtures/fixtures/tasks_history.sql").await;
+    // 10,000 top-level tasks naming 10,000 different tags that do not exist, in the argument
+    // positions of four methods, as the hub encodes them.
+    let methods = [("newRepo", 0), ("tagBuild", 0), ("build", 1), ("buildSRPMFromSCM", 1)];
+    let mut values = Vec::new();
+    for n in 0..10_000usize {
+        let (method, position) = methods[n % methods.len()];
+        let named = format!("<string>purged-{n}</string>");
+        let mut params = vec!["<string>git+https://src.example.org/rpms/foo.git#1a2b</string>"; position];
+        params.push(&named);
+        params.push("<struct>\n</struct>");
+        let request = hub_request(method, &params).replace('\'', "''");
+        values.push(format!("({}, 2, 1, 1, '{method}', 'noarch', '{request}')", 1000 + n));
+    }
+    // Live tags keep their names, by name or by id; the deleted f39 and an id no tag has do not.
+    let live = [
+        (20_001, "newRepo", hub_request("newRepo", &["<string>f40-build</string>", "<nil/>"])),
+        (20_002, "tagBuild", hub_request("tagBuild", &["<int>2</int>", "<int>7</int>"])),
+        (20_003, "newRepo", hub_request("newRepo", &["<string>f39</string>", "<nil/>"])),
+        (20_004, "tagBuild", hub_request("tagBuild", &["<int>999</int>", "<int>7</int>"])),
+    ];
+    for (id, method, request) in &live {
+        values.push(format!("({id}, 2, 1, 1, '{method}', 'noarch', '{}')", request.replace('\'', "''")));
+    }
+    db.exec(&format!(
+        "insert into task (id, state, channel_id, owner, method, arch, request) values {}; select setval('task_id_seq', 20004)",
+        values.join(",\n")
+    ))
+    .await;
+
+    let state = state_for(&db.config());
+    let operational = scrape_when_ready(&state).await;
+    let metrics = scrape_inventory(&state).await;
+    for name in ["koji_tag_tasks_total", "koji_tag_task_succeed_total"] {
+        let tags = tag_values(&metrics, name);
+        assert_eq!(tags, ["", "f40", "f40-build", "other"].map(str::to_owned).into(), "label values of {name}");
+    }
+    // The fixture's 11 tasks without a tag and 6 under f40 and f40-build; the 10,000 junk names,
+    // the deleted f39 and the unknown id under other; f40-build by name and by id.
+    let tasks = |tag: &str| metrics.value(&series("koji_tag_tasks_total", &[("tag", tag)]));
+    assert_eq!(tasks("other"), 10_002.0);
+    assert_eq!(tasks("f40-build"), 2.0 + 2.0);
+    assert_eq!(tasks("f40"), 4.0);
+    assert_eq!(metrics.value(&series("koji_tag_task_succeed_total", &[("tag", "other")])), 10_002.0);
+    let by_tag: f64 = metrics.family("koji_tag_tasks_total").values().sum();
+    let total: f64 = operational.family("koji_tasks_total").values().sum();
+    assert_eq!(by_tag, total, "the per-tag view sums to the counters");
+    assert_eq!(
+        operational.value(&series("koji_tasks_total", &[("channel", "default"), ("method", "newRepo")])),
+        2_502.0
+    );
 }
 
 /// Per method, the number of tasks and of CLOSED ones, counted in the database by the test.

@@ -16,7 +16,8 @@ pub const WAIT_BUCKETS: [f64; 13] =
 pub const RUN_BUCKETS: [f64; 12] =
     [10.0, 30.0, 60.0, 180.0, 480.0, 1200.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0, 259200.0];
 
-/// Series key of the counters: channel id, method, tag ("" when the task names none).
+/// What a task is counted under: channel id, method, tag ("" when the task names none). The
+/// queue gauges use all three; the counters add it up by (channel, method) and by tag.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TaskKey {
     pub channel_id: i32,
@@ -70,7 +71,11 @@ pub struct Finished {
 /// All totals, keyed for exposition.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Aggregates {
-    pub by_key: BTreeMap<TaskKey, Counts>,
+    /// By (channel id, method): the operational counters.
+    pub by_method: BTreeMap<(i32, String), Counts>,
+    /// By tag ("" for tasks that name none): the inventory's per-tag counters, bounded by the
+    /// live tags. Left out of [`Aggregates::operational`], so that a scrape does not copy it.
+    pub by_tag: BTreeMap<String, Counts>,
     /// By (channel id, method).
     pub wait: BTreeMap<(i32, String), Histogram>,
     /// By (channel id, method, final state).
@@ -80,22 +85,58 @@ pub struct Aggregates {
 }
 
 impl Aggregates {
+    /// Everything but the per-tag counts: what the operational answer needs, cheap to copy.
+    pub fn operational(&self) -> Aggregates {
+        Aggregates {
+            by_method: self.by_method.clone(),
+            by_tag: BTreeMap::new(),
+            wait: self.wait.clone(),
+            run: self.run.clone(),
+            host_finished: self.host_finished.clone(),
+        }
+    }
+
+    /// Adds counts of tasks with one key, to both views.
+    pub fn add_counts(&mut self, key: &TaskKey, counts: Counts) {
+        for slot in [
+            self.by_method.entry((key.channel_id, key.method.clone())).or_default(),
+            self.by_tag.entry(key.tag.clone()).or_default(),
+        ] {
+            slot.created += counts.created;
+            slot.closed += counts.closed;
+            slot.canceled += counts.canceled;
+            slot.failed += counts.failed;
+        }
+    }
+
+    /// The counts of a key in both views, for an update.
+    fn counts_of(&mut self, key: &TaskKey) -> [&mut Counts; 2] {
+        [
+            self.by_method.entry((key.channel_id, key.method.clone())).or_default(),
+            self.by_tag.entry(key.tag.clone()).or_default(),
+        ]
+    }
+
     /// Adds (`sign` = 1) or removes (-1) a task's existence.
     pub fn created(&mut self, key: &TaskKey, sign: i64) {
-        let counts = self.by_key.entry(key.clone()).or_default();
-        counts.created = counts.created.saturating_add_signed(sign);
+        for counts in self.counts_of(key) {
+            counts.created = counts.created.saturating_add_signed(sign);
+        }
     }
 
     /// Adds (`sign` = 1) or removes (-1) a terminal task's contribution.
     pub fn finished(&mut self, key: &TaskKey, finished: &Finished, sign: i64) {
-        let counts = self.by_key.entry(key.clone()).or_default();
-        let slot = match finished.state {
-            CLOSED => &mut counts.closed,
-            CANCELED => &mut counts.canceled,
-            FAILED => &mut counts.failed,
-            _ => return,
-        };
-        *slot = slot.saturating_add_signed(sign);
+        if ![CLOSED, CANCELED, FAILED].contains(&finished.state) {
+            return;
+        }
+        for counts in self.counts_of(key) {
+            let slot = match finished.state {
+                CLOSED => &mut counts.closed,
+                CANCELED => &mut counts.canceled,
+                _ => &mut counts.failed,
+            };
+            *slot = slot.saturating_add_signed(sign);
+        }
         let method_key = (key.channel_id, key.method.clone());
         if let Some(wait) = finished.wait {
             self.wait.entry(method_key.clone()).or_insert_with(|| Histogram::new(&WAIT_BUCKETS)).observe(wait, sign);
@@ -122,13 +163,19 @@ mod tests {
         let mut aggregates = Aggregates::default();
         aggregates.created(&key, 1);
         aggregates.finished(&key, &finished, 1);
-        assert_eq!(aggregates.by_key[&key], Counts { created: 1, closed: 0, canceled: 0, failed: 1 });
+        assert_eq!(
+            aggregates.by_method[&(1, "build".into())],
+            Counts { created: 1, closed: 0, canceled: 0, failed: 1 }
+        );
+        assert_eq!(aggregates.by_tag["f40"], Counts { created: 1, closed: 0, canceled: 0, failed: 1 });
+        assert!(aggregates.operational().by_tag.is_empty(), "the operational copy leaves the tags out");
         assert_eq!(aggregates.wait[&(1, "build".into())].counts[1], 1, "4 s falls in the 5 s bucket");
         assert_eq!(aggregates.run[&(1, "build".into(), FAILED)].count(), 1);
         assert_eq!(aggregates.host_finished[&(3, FAILED)], 1);
         aggregates.finished(&key, &finished, -1);
         aggregates.created(&key, -1);
-        assert_eq!(aggregates.by_key[&key], Counts::default());
+        assert_eq!(aggregates.by_method[&(1, "build".into())], Counts::default());
+        assert_eq!(aggregates.by_tag["f40"], Counts::default());
         assert_eq!(aggregates.wait[&(1, "build".into())].count(), 0);
         assert_eq!(aggregates.wait[&(1, "build".into())].sum, 0.0);
     }

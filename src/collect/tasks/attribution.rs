@@ -5,6 +5,18 @@
 //! query. A subtask whose ancestors are no longer cached costs a few primary-key look-ups.
 //! Targets resolve to their destination tag (the current configuration, else the newest revoked
 //! one of a deleted target); tag ids to tag names.
+//!
+//! A label value is always a word of the database's vocabulary: the name of a live tag (a `tag`
+//! row with a current `tag_config` row), whether the request names it, gives its id or names a
+//! target that lands in it. Whatever else a request holds (a purged tag, a deleted target's
+//! deleted destination, a typo, junk) becomes [`OTHER`], so the label's values are bounded by
+//! the live tags however many distinct strings requests carry. Each name, id and target is
+//! looked up once, through the unique indexes of `tag.name` and `tag_config (tag_id, active)`,
+//! when a top-level task naming it is first attributed, and the answer is cached (the caches
+//! are emptied when they grow past [`NAME_CACHE_LIMIT`], and start afresh with every full pass
+//! over the history). A tag deleted after its tasks were counted keeps its label on those
+//! tasks until the next full pass (`tasks.reconcile_interval_seconds`), which counts them under
+//! [`OTHER`].
 
 use std::collections::{HashMap, HashSet};
 
@@ -19,12 +31,22 @@ use crate::sql;
 const CACHE_LIMIT: usize = 500_000;
 /// Parent chains are followed at most this deep (Koji nests three or four levels).
 const MAX_DEPTH: usize = 12;
+/// Names, ids and targets whose answers are remembered; a cache that grows past this (requests
+/// full of junk) is emptied and refilled by look-ups.
+const NAME_CACHE_LIMIT: usize = 100_000;
+/// The label value of a task whose request names something that is not a live tag.
+pub const OTHER: &str = "other";
 
 #[derive(Debug, Default)]
 pub struct Attributor {
     by_task: HashMap<i32, String>,
-    tag_names: HashMap<i32, String>,
-    target_tags: HashMap<String, String>,
+    /// Live tag names by id; None for an id that names no live tag.
+    tag_names: HashMap<i32, Option<String>>,
+    /// Whether a name is a live tag's.
+    live_names: HashMap<String, bool>,
+    /// The live destination tag of each target; None for a target that is missing or whose
+    /// destination is not live.
+    target_tags: HashMap<String, Option<String>>,
 }
 
 impl Attributor {
@@ -91,27 +113,34 @@ impl Attributor {
         Ok(())
     }
 
+    /// The live tag a reference resolves to, [`OTHER`] when it resolves to none, "" without one.
     fn tag_named_by(&self, reference: Option<&Reference>) -> String {
-        match reference {
-            Some(Reference::TagName(name)) => name.clone(),
-            Some(Reference::TagId(id)) => self.tag_names.get(id).cloned().unwrap_or_default(),
-            Some(Reference::TargetName(target)) => self.target_tags.get(target).cloned().unwrap_or_default(),
-            None => String::new(),
-        }
+        let live = match reference {
+            None => return String::new(),
+            Some(Reference::TagName(name)) => self.live_names.get(name).copied().unwrap_or(false).then(|| name.clone()),
+            Some(Reference::TagId(id)) => self.tag_names.get(id).cloned().flatten(),
+            Some(Reference::TargetName(target)) => self.target_tags.get(target).cloned().flatten(),
+        };
+        live.unwrap_or_else(|| OTHER.to_owned())
     }
 
-    /// Loads the tag names and target mappings the references need and the cache lacks.
+    /// Looks up the names, ids and targets the references need and the caches lack: index
+    /// probes for names and ids, and the (small) target table once for any unknown target.
     async fn resolve_references(
         &mut self,
         conn: &mut PgConnection,
         references: impl Iterator<Item = &Reference>,
     ) -> Result<(), sqlx::Error> {
         let mut tag_ids = HashSet::new();
+        let mut names = HashSet::new();
         let mut unknown_targets = HashSet::new();
         for reference in references {
             match reference {
                 Reference::TagId(id) if !self.tag_names.contains_key(id) => {
                     tag_ids.insert(*id);
+                }
+                Reference::TagName(name) if !self.live_names.contains_key(name) => {
+                    names.insert(name.clone());
                 }
                 Reference::TargetName(target) if !self.target_tags.contains_key(target) => {
                     unknown_targets.insert(target.clone());
@@ -121,14 +150,32 @@ impl Attributor {
         }
         if !tag_ids.is_empty() {
             let ids: Vec<i32> = tag_ids.into_iter().collect();
-            let names: Vec<(i32, Lossy)> =
-                sqlx::query_as(sql::statement("tasks", "tag_names")).bind(&ids).fetch_all(&mut *conn).await?;
-            self.tag_names.extend(crate::lossy::named(names));
+            let live: HashMap<i32, String> = crate::lossy::named(
+                sqlx::query_as(sql::statement("tasks", "tag_names")).bind(&ids).fetch_all(&mut *conn).await?,
+            )
+            .into_iter()
+            .collect();
+            bound(&mut self.tag_names, ids.len());
+            self.tag_names.extend(ids.into_iter().map(|id| (id, live.get(&id).cloned())));
+        }
+        if !names.is_empty() {
+            let asked: Vec<String> = names.into_iter().collect();
+            let live: Vec<Lossy> = sqlx::query_scalar(sql::statement("tasks", "live_tag_names"))
+                .bind(&asked)
+                .fetch_all(&mut *conn)
+                .await?;
+            let live: HashSet<String> = live.into_iter().map(String::from).collect();
+            bound(&mut self.live_names, asked.len());
+            self.live_names.extend(asked.into_iter().map(|name| {
+                let is_live = live.contains(&name);
+                (name, is_live)
+            }));
         }
         if !unknown_targets.is_empty() {
-            let targets: Vec<(Lossy, Lossy)> =
+            let targets: Vec<(Lossy, Lossy, bool)> =
                 sqlx::query_as(sql::statement("tasks", "target_destinations")).fetch_all(&mut *conn).await?;
-            self.target_tags.extend(targets.into_iter().map(|(target, tag)| (target.0, tag.0)));
+            bound(&mut self.target_tags, targets.len() + unknown_targets.len());
+            self.target_tags.extend(targets.into_iter().map(|(target, tag, live)| (target.0, live.then_some(tag.0))));
             // A target that no longer exists at all names no tag; remember that too.
             for target in unknown_targets {
                 self.target_tags.entry(target).or_default();
@@ -143,5 +190,12 @@ impl Attributor {
             let keep_from = newest.saturating_sub(CACHE_LIMIT as i32 / 2);
             self.by_task.retain(|id, _| *id >= keep_from);
         }
+    }
+}
+
+/// Empties a cache that would grow past [`NAME_CACHE_LIMIT`] with `adding` more entries.
+fn bound<K, V>(cache: &mut HashMap<K, V>, adding: usize) {
+    if cache.len() + adding > NAME_CACHE_LIMIT {
+        cache.clear();
     }
 }

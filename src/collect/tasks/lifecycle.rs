@@ -52,6 +52,11 @@ impl Tasks {
         super::fetch(conn, &mut state, &self.settings).await
     }
 
+    /// The per-tag task counts, for the inventory (None before the first full pass).
+    pub async fn tag_totals(&self) -> Option<Vec<(String, super::aggregate::Counts)>> {
+        super::tag_totals(&*self.state.lock().await)
+    }
+
     /// Starts a history pass in the background when one is due. Needs the Tokio runtime.
     pub async fn start(&self, db: &Database) {
         let due = match &self.state.lock().await.engine {

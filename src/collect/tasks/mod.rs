@@ -62,7 +62,7 @@ pub const GAP_RECHECK: Duration = Duration::from_secs(60);
 /// Settings of the family (from `[tasks]` in the configuration).
 #[derive(Debug, Clone)]
 pub struct TasksSettings {
-    /// Whether the counters carry a `tag` label.
+    /// Whether tasks are attributed to tags (the queue gauges' `tag` label, the per-tag counts).
     pub tag_label: bool,
     /// Methods kept as label values; others become "other". Empty keeps every method.
     pub methods: HashSet<String>,
@@ -85,7 +85,7 @@ impl TasksSettings {
                 _ if !self.tag_label => String::new(),
                 "" => String::new(),
                 tag if self.tags.keeps(tag) => tag.to_owned(),
-                _ => "other".to_owned(),
+                _ => attribution::OTHER.to_owned(),
             },
         }
     }
@@ -345,6 +345,13 @@ pub struct TasksSnapshot {
     pub built_at: Option<SystemTime>,
 }
 
+/// The per-tag task counts of the engine, by tag name (None before the first full pass): the
+/// inventory's, copied only when it is scraped.
+pub fn tag_totals(state: &TasksState) -> Option<Vec<(String, aggregate::Counts)>> {
+    let engine = state.engine.as_ref()?;
+    Some(engine.aggregates.by_tag.iter().map(|(tag, counts)| (tag.clone(), *counts)).collect())
+}
+
 /// State kept between scrapes.
 #[derive(Debug, Default)]
 pub struct TasksState {
@@ -388,7 +395,7 @@ pub async fn fetch(
         channel_names,
         host_names,
         queue,
-        totals: engine.map(|engine| engine.aggregates.clone()),
+        totals: engine.map(|engine| engine.aggregates.operational()),
         tracked: engine.map_or(0, Engine::tracked_count),
         gaps: engine.map_or(0, Engine::gap_count),
         built_at: engine.map(|engine| engine.built_at),
