@@ -3,6 +3,10 @@
 Run through bench/run.sh, which prepares the databases, the binaries and a virtualenv with
 query-exporter and psycopg2. For each scale given (one database per scale), in one run:
 
+* the headline, printed first: database time per scrape interval of everything koji-exporter
+  sends, scrapes and background work (task history pass, catalog recount cycles, probes), from the
+  server log, beside the plain GROUP BY recount per scrape, with the times from start to full task
+  counters and to the catalog;
 * per family, the statements koji-exporter sends during a scrape (sql/<family>.sql) and the naive
   queries standing in for it (bench/naive-queries.sql): EXPLAIN (ANALYZE, BUFFERS) time, shared
   buffers touched and rows read by scans; the statements that run only outside scrapes (the task
@@ -276,6 +280,16 @@ def known_statements():
     return known
 
 
+def startup_work(transactions):
+    """Database milliseconds of the work the exporter does outside scrapes, from its transactions
+    between its start and the steady phase: the task history pass (the transactions that sent a
+    `tasks.history_*` statement, a failed try included) and each catalog recount cycle (those
+    that sent a catalog background statement; the first is a full recount)."""
+    history = sum(ms for ms, labels in transactions if any(l.startswith("tasks.history_") for l in labels))
+    recounts = [ms for ms, labels in transactions if labels & BACKGROUND]
+    return {"history_ms": history, "recounts_ms": recounts}
+
+
 def count_nonterminal(dsn):
     conn = psycopg2.connect(dsn)
     cur = conn.cursor()
@@ -323,6 +337,7 @@ def run_scale(scale, dsn, exporter, sim, qe, workdir, opts):
 
     ours_port, qe_port = free_port(), free_port()
     log = os.path.join(work, "koji-exporter.log")
+    launch_offset = serverlog.log_size(opts["server_log"])
     launched = time.monotonic()
     ours = start([exporter, "serve", "--web.listen-address", f"127.0.0.1:{ours_port}", "--database.url",
                   serverlog.as_role(dsn, serverlog.ROLES["ours"])], log=log)
@@ -382,6 +397,9 @@ def run_scale(scale, dsn, exporter, sim, qe, workdir, opts):
         # window. query-exporter is scraped right after koji-exporter, never at the same time.
         scrape(ours_port)
         log_start = serverlog.log_size(opts["server_log"])
+        # what the exporter sent from its start until now: the start-up work, by transaction
+        r["startup_work"] = startup_work(serverlog.transactions(
+            serverlog.read_durations(opts["server_log"], launch_offset, db, end=log_start), opts["known"]))
         began, r["late_ticks"] = time.monotonic(), 0
         for tick in range(1, opts["steady_scrapes"] + 1):
             wait = began + tick * opts["scrape_interval"] - time.monotonic()
@@ -451,6 +469,10 @@ def main():
         "per_client": int(os.environ.get("BENCH_PER_CLIENT", "3")),
         "live_rate": os.environ.get("BENCH_LIVE_RATE", "5"),
         "startup_limit": float(os.environ.get("BENCH_STARTUP_LIMIT", "1800")),
+        # the exporter runs with its defaults (src/config.rs): tasks.reconcile_interval_seconds and
+        # catalog.full_recount_interval_seconds set how often the long background work recurs
+        "reconcile_interval": 21600.0,
+        "full_recount_interval": 900.0,
     }
     results = [run_scale(scale, dsn, exporter, sim, qe, workdir, opts) for scale, dsn in runs]
     # kept so that a report can be read again or rendered differently without another run
@@ -497,6 +519,75 @@ def traffic(r, side):
         families[family] = families.get(family, 0.0) + ms / scrapes
         per_statement[label] = (ms / scrapes, executions / scrapes)
     return families, per_statement
+
+
+def headline(r, opts):
+    """Database milliseconds per scrape interval of everything koji-exporter sends, and of the
+    naive side's recount, as a dict. The steady phase's log gives what recurs within minutes
+    (scrapes, probes, catalog cycles that re-read what moved), divided by its intervals; work
+    that recurs on a longer period is added at its rate: the task history pass (measured at
+    start-up) once per reconciliation interval, the catalog's full recount (its first cycle)
+    once per full recount interval."""
+    interval = opts["scrape_interval"]
+    ours_steady = sum(ms for ms, _ in r["traffic"]["ours"].values()) / max(1, len(r["ours_steady"]))
+    naive = sum(ms for ms, _ in r["traffic"]["naive"].values()) / max(1, len(r["qe_steady"]))
+    work = r.get("startup_work", {"history_ms": 0.0, "recounts_ms": []})
+    full_recount = work["recounts_ms"][0] if work["recounts_ms"] else 0.0
+    history = work["history_ms"] * interval / opts["reconcile_interval"]
+    catalog = full_recount * interval / opts["full_recount_interval"]
+    total = ours_steady + history + catalog
+    return {"steady": ours_steady, "history_pass": work["history_ms"], "history": history,
+            "full_recount": full_recount, "catalog": catalog, "total": total, "naive": naive}
+
+
+def render_headline(results, opts):
+    """The one figure: database time per scrape interval of all koji-exporter sends, against the
+    plain GROUP BY recount per scrape, with the start-up times beside it."""
+    interval = opts["scrape_interval"]
+    heads = [headline(r, opts) for r in results]
+    scales = [r["scale"] for r in results]
+    lines = [
+        f"### Headline: database time per {interval:g} s scrape interval, everything each side sends",
+        "",
+        "koji-exporter: every statement it sent, scrapes and background work alike, as the server logged it "
+        "(`bench/serverlog.py`): the steady phase's total divided by its scrape intervals (scrapes, probes, the "
+        "catalog cycles that re-read what moved), plus the work that recurs on a longer period at its rate: the "
+        f"task history pass (its database time at start-up) once per reconciliation interval "
+        f"({opts['reconcile_interval']:g} s) and the catalog's full recount (its first cycle) once per full "
+        f"recount interval ({opts['full_recount_interval']:g} s), the exporter's defaults. naive: query-exporter "
+        "running the plain GROUP BY queries of `bench/naive-queries.sql`, one scrape per interval.",
+        "",
+        "| measure |" + "".join(f" `{s}` |" for s in scales) + (" growth |" if len(results) > 1 else ""),
+        "|---|" + "---:|" * (len(scales) + (1 if len(results) > 1 else 0)),
+    ]
+
+    def row(label, values, fmt):
+        cells = [fmt(v) for v in values]
+        if len(values) > 1:
+            a, b = values[0], values[-1]
+            cells.append(ratio(a, b) if isinstance(a, (int, float)) and a and b is not None else "n/a")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    ms = lambda v: f"{v:,.2f}"
+    row(f"**koji-exporter, all it sends, ms per {interval:g} s**", [h["total"] for h in heads], lambda v: f"**{v:,.2f}**")
+    row(f"**naive GROUP BY recount, ms per {interval:g} s**", [h["naive"] for h in heads], lambda v: f"**{v:,.0f}**")
+    lines.append("| **koji-exporter / naive** | " + " | ".join(f"**{share(h['total'], h['naive'])}**" for h in heads)
+                 + (" |" if len(results) == 1 else " n/a |"))
+    row("of which: steady phase (scrapes, probes, catalog cycles), ms per interval", [h["steady"] for h in heads], ms)
+    row("of which: task history pass at its rate, ms per interval", [h["history"] for h in heads], ms)
+    row("of which: catalog full recount at its rate, ms per interval", [h["catalog"] for h in heads], ms)
+    row("task history pass, database time of one pass (ms)", [h["history_pass"] for h in heads], lambda v: f"{v:,.0f}")
+    row("catalog full recount, database time of one cycle (ms)", [h["full_recount"] for h in heads], lambda v: f"{v:,.0f}")
+    row("start to full task counters (`koji_exporter_task_history_ready` 1, s)",
+        [r["history_ready_after"] for r in results], secs)
+    row("start to the catalog (`koji_exporter_catalog_available` 1, s)", [r["catalog_ready_after"] for r in results], secs)
+    lines.append("| task history pass, its own duration from the exporter's log (s) | " + " | ".join(
+        ", ".join(f"{x:.1f}" for x in r["history_log"][1]) or "not logged" for r in results)
+        + (" |" if len(results) == 1 else " n/a |"))
+    lines += ["", "Growth: the last scale's figure over the first's. The task table grows "
+              + (f"{ratio(results[0]['sizes'].get('task', 0), results[-1]['sizes'].get('task', 0))} "
+                 f"from `{scales[0]}` to `{scales[-1]}`." if len(results) > 1 else "with the scale."), ""]
+    return lines
 
 
 def comparison_header(results):
@@ -589,6 +680,7 @@ def render(results, opts):
             for r in results) + ".",
         "",
     ]
+    lines += render_headline(results, opts)
     lines += render_traffic(results, opts)
     lines += [
         "### Cost of each statement, by family (EXPLAIN (ANALYZE, TIMING OFF, BUFFERS), second of two runs)",
@@ -702,7 +794,17 @@ def render(results, opts):
 
     tasks = [(traffic(r, "ours")[0].get("tasks", 0.0), traffic(r, "naive")[0].get("tasks", 0.0)) for r in results]
     catalog = [r["costs"].get("catalog") for r in results]
+    heads = [headline(r, opts) for r in results]
     lines += ["### Against the acceptance criteria", ""]
+    lines.append(f"- headline, database time per {opts['scrape_interval']:g} s of everything koji-exporter sends "
+                 "(scrapes and background work) as a share of the plain GROUP BY recount (at most 1 %, not growing "
+                 "with the table): " + ", ".join(f"`{r['scale']}` {h['total']:,.1f} ms against {h['naive']:,.0f} ms, "
+                                                 f"{share(h['total'], h['naive'])}" for r, h in zip(results, heads))
+                 + (f"; koji-exporter {last['scale']} / {first['scale']}: {ratio(heads[0]['total'], heads[-1]['total'])}"
+                    if grow else "") + ".")
+    lines.append("- start to full task counters: " + ", ".join(
+        f"`{r['scale']}` {secs(r['history_ready_after'])} s" for r in results) + "; start to the catalog: " + ", ".join(
+        f"`{r['scale']}` {secs(r['catalog_ready_after'])} s" for r in results) + ".")
     lines.append("- tasks, steady-state database time per scrape (server log) as a share of the plain GROUP BY "
                  "recount's: " + ", ".join(f"`{r['scale']}` {t[0]:.2f} ms against {t[1]:.0f} ms, {share(t[0], t[1])}"
                                            for r, t in zip(results, tasks))

@@ -9,6 +9,7 @@ mod catalog;
 mod custom;
 mod exposition_formats;
 mod first_hour;
+mod history_pass;
 mod hostile_data;
 mod hostile_http;
 mod hosts;

@@ -52,6 +52,15 @@ impl Histogram {
         self.sum += value * times as f64;
     }
 
+    /// Adds the observations of another histogram with the same bounds (a group of tasks the
+    /// server added up, in a full pass).
+    pub fn merge(&mut self, other: &Histogram) {
+        for (count, more) in self.counts.iter_mut().zip(&other.counts) {
+            *count = count.saturating_add(*more);
+        }
+        self.sum += other.sum;
+    }
+
     pub fn count(&self) -> u64 {
         self.counts.iter().sum()
     }

@@ -31,6 +31,7 @@
 
 pub mod aggregate;
 pub mod attribution;
+mod history;
 pub mod lifecycle;
 mod row;
 
@@ -134,9 +135,21 @@ impl Engine {
         }
     }
 
-    /// Builds the totals from every task, in batches of the primary key, inside the caller's
-    /// (REPEATABLE READ) transaction so that the result describes one snapshot.
+    /// Builds the totals from every task inside the caller's (REPEATABLE READ) transaction, so
+    /// that the result describes one snapshot: the server adds up the finished tasks, and only
+    /// what needs Rust is read row by row (see `history.rs`).
     pub async fn from_history(
+        conn: &mut PgConnection,
+        attributor: &mut Attributor,
+        settings: &TasksSettings,
+    ) -> Result<Engine, sqlx::Error> {
+        history::pass(conn, attributor, settings).await
+    }
+
+    /// The same pass done row by row: every task read in batches of the primary key and taken
+    /// in as the scrapes take new tasks. Far slower on a large history; kept as the reference
+    /// that [`Engine::from_history`] is tested against.
+    pub async fn from_history_row_by_row(
         conn: &mut PgConnection,
         attributor: &mut Attributor,
         settings: &TasksSettings,
@@ -269,6 +282,21 @@ impl Engine {
                 self.tracked.insert(row.id, key);
             }
         }
+    }
+
+    /// The highest task id taken into account.
+    pub fn max_seen(&self) -> i32 {
+        self.max_seen
+    }
+
+    /// The tasks counted as existing but not (yet) as finished, with their keys.
+    pub fn tracked(&self) -> &HashMap<i32, TaskKey> {
+        &self.tracked
+    }
+
+    /// The ids below the highest seen that were not visible when last looked for.
+    pub fn gap_ids(&self) -> std::collections::BTreeSet<i32> {
+        self.gaps.keys().copied().collect()
     }
 
     pub fn tracked_count(&self) -> usize {
