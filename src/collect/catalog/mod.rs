@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 use sqlx::{Connection, PgConnection};
 use tokio::time::timeout;
 
-use self::recount::{Changes, Lists, Repo, State};
+pub use self::recount::TagCounts;
+use self::recount::{Changes, Lists, Repo, State, count};
 use crate::db::Database;
 use crate::koji;
 use crate::names::NameFilter;
@@ -91,23 +92,6 @@ pub struct CachedCatalog {
     pub reads: Vec<(&'static str, u64)>,
 }
 
-/// The four numbers of one tag. "Direct" counts the tag's own rows; the others follow
-/// inheritance as Koji does (see `inheritance.rs`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct TagCounts {
-    pub name: String,
-    /// Own package list rows that are not blocked.
-    pub direct_packages: u64,
-    /// The effective package list: inherited, nearest entry winning, blocked ones left out.
-    pub packages: u64,
-    /// Current taggings of COMPLETE builds into the tag itself whose package is in the tag's
-    /// effective package list (Koji's `listTagged` without inherit).
-    pub direct_builds: u64,
-    /// The same over the tag and every ancestor, one count per tag in the chain (`listTagged`
-    /// with inherit).
-    pub builds: u64,
-}
-
 /// The series lists the cap applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Capped {
@@ -142,10 +126,6 @@ pub async fn fetch_live(conn: &mut PgConnection, features: &SchemaFeatures) -> R
         None
     };
     Ok(LiveCatalog { finished, repo_queue })
-}
-
-fn count(value: i64) -> u64 {
-    value.max(0) as u64
 }
 
 /// Pause after a background cycle that could not reach the database, when shorter than the
@@ -405,7 +385,7 @@ mod tests {
 
     #[test]
     fn names_are_filtered_and_capped_with_the_cut_counted() {
-        let lists = recount::tests::lists();
+        let lists = recount::sample_lists();
         let tags: HashMap<i32, TagCounts> = lists
             .tags
             .iter()

@@ -32,8 +32,7 @@ use std::time::{Duration, Instant};
 use futures_util::TryStreamExt;
 use sqlx::PgConnection;
 
-use super::inheritance::{self, Entry, Inheritance, Link, PackageLists};
-use super::{TagCounts, count};
+use crate::collect::catalog::inheritance::{self, Entry, Inheritance, Link, PackageLists};
 use crate::koji;
 use crate::lossy::Lossy;
 use crate::sql;
@@ -70,6 +69,28 @@ impl Changes {
     fn structure(&self) -> StructureKey {
         (self.tags_created, self.tags_revoked, self.inheritance_created, self.inheritance_revoked)
     }
+}
+
+/// The four numbers of one tag. "Direct" counts the tag's own rows; the others follow
+/// inheritance as Koji does (see `inheritance.rs`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagCounts {
+    pub name: String,
+    /// Own package list rows that are not blocked.
+    pub direct_packages: u64,
+    /// The effective package list: inherited, nearest entry winning, blocked ones left out.
+    pub packages: u64,
+    /// Current taggings of COMPLETE builds into the tag itself whose package is in the tag's
+    /// effective package list (Koji's `listTagged` without inherit).
+    pub direct_builds: u64,
+    /// The same over the tag and every ancestor, one count per tag in the chain (`listTagged`
+    /// with inherit).
+    pub builds: u64,
+}
+
+/// A count from the database, never negative.
+pub fn count(value: i64) -> u64 {
+    value.max(0) as u64
 }
 
 /// Where reads of a key that grows (an event or an id) start: at the newest key seen at least
@@ -668,23 +689,28 @@ pub fn count_tag(lists: &Lists, tagged: &Tagged, id: i32, name: &str) -> TagCoun
     TagCounts { name: name.to_owned(), direct_packages, packages, direct_builds, builds }
 }
 
+/// base (1) lists bash, kernel; child (2) inherits base and blocks kernel; side (3) inherits
+/// child; gone (4) is not a live tag. For the unit tests here and in `mod.rs`.
 #[cfg(test)]
-pub mod tests {
+pub fn sample_lists() -> Lists {
+    let mut lists = Lists::new(
+        vec![(1, "base".into()), (2, "child".into()), (3, "side".into())],
+        vec![(2, 1, 10, None, false, false, None), (3, 2, 10, None, false, false, None)],
+    );
+    lists.add_package(10, "bash".into());
+    lists.add_package(11, "kernel".into());
+    for (tag, package, blocked) in [(1, 10, false), (1, 11, false), (2, 11, true), (4, 10, false)] {
+        lists.set_entry(tag, package, Some(blocked));
+    }
+    lists
+}
+
+#[cfg(test)]
+mod tests {
     use super::*;
 
-    /// base (1) lists bash, kernel; child (2) inherits base and blocks kernel; side (3) inherits
-    /// child; gone (4) is not a live tag.
-    pub fn lists() -> Lists {
-        let mut lists = Lists::new(
-            vec![(1, "base".into()), (2, "child".into()), (3, "side".into())],
-            vec![(2, 1, 10, None, false, false, None), (3, 2, 10, None, false, false, None)],
-        );
-        lists.add_package(10, "bash".into());
-        lists.add_package(11, "kernel".into());
-        for (tag, package, blocked) in [(1, 10, false), (1, 11, false), (2, 11, true), (4, 10, false)] {
-            lists.set_entry(tag, package, Some(blocked));
-        }
-        lists
+    fn lists() -> Lists {
+        sample_lists()
     }
 
     fn counts(lists: &Lists, tagged: &Tagged) -> HashMap<String, (u64, u64, u64, u64)> {
