@@ -172,7 +172,7 @@ pub async fn after_next_cycle(state: &AppState) -> Metrics {
 }
 
 /// Rows that put every fixture event, build and repo below the exporter's windows (the windows
-/// start up to 10 000 events and 1 000 ids below the newest), so that changes to fixture rows
+/// start up to 1 000 events and 1 000 ids below the newest), so that changes to fixture rows
 /// are seen only the way changes to old rows are: b3 tagged into the deleted tag gone at event
 /// 50 000, a FAILED vim build 5 000, a DELETED repo 5 000 of gone.
 pub const PUSH_WINDOWS: &str = "

@@ -38,11 +38,13 @@ use crate::lossy::Lossy;
 use crate::sql;
 
 /// How long after its event or id was handed out a row is still looked for: hub transactions
-/// commit within seconds, so a row that is later than this is left to the full recount.
-pub const GRACE: Duration = Duration::from_secs(600);
+/// commit within seconds, so a row that is later than this is left to the full recount. The
+/// window's rows are read every cycle, so this also sets the cost of a cycle (at the `medium`
+/// scale of the simulator, a few thousand taggings per ten minutes).
+pub const GRACE: Duration = Duration::from_secs(120);
 /// Right after a full recount nothing says how far back the newest uncommitted rows are: the
-/// windows start this many events or ids below the newest.
-const EVENT_MARGIN: i32 = 10_000;
+/// windows start this many events or ids below the newest (seconds of hub calls).
+const EVENT_MARGIN: i32 = 1_000;
 const ID_MARGIN: i32 = 1_000;
 
 /// The change probe's answer (`catalog_changes`).
