@@ -472,7 +472,7 @@ def main():
         # the exporter runs with its defaults (src/config.rs): tasks.reconcile_interval_seconds and
         # catalog.full_recount_interval_seconds set how often the long background work recurs
         "reconcile_interval": 21600.0,
-        "full_recount_interval": 900.0,
+        "full_recount_interval": 21600.0,
     }
     results = [run_scale(scale, dsn, exporter, sim, qe, workdir, opts) for scale, dsn in runs]
     # kept so that a report can be read again or rendered differently without another run

@@ -272,11 +272,12 @@ pub struct CatalogConfig {
     pub enabled: bool,
     /// Time the family's per-scrape part (a few index probes) may take in one scrape.
     pub timeout_seconds: f64,
-    /// How often the background task looks for changes (a few index probes) and recounts what
-    /// changed.
+    /// How often the background task reads what changed (index probes and range scans of the
+    /// newest events and ids) and recomputes the tags it touched.
     pub refresh_interval_seconds: f64,
-    /// Everything is recounted at least this often, also when no change was seen (untagging and
-    /// build deletions leave no trace that an index finds).
+    /// Everything is recounted from whole tables this often: untagging an old tagging, deleting
+    /// or resetting a build and renaming a package leave no trace that an index finds, so they
+    /// show up only then.
     pub full_recount_interval_seconds: f64,
     /// Statement timeout of the background recount (scrapes keep `database.statement_timeout_seconds`).
     pub recount_timeout_seconds: f64,
@@ -354,7 +355,7 @@ impl Default for CatalogConfig {
             enabled: true,
             timeout_seconds: 4.0,
             refresh_interval_seconds: 60.0,
-            full_recount_interval_seconds: 900.0,
+            full_recount_interval_seconds: 21_600.0,
             recount_timeout_seconds: 300.0,
             tag_include: Vec::new(),
             tag_exclude: Vec::new(),

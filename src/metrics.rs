@@ -245,7 +245,7 @@ pub const EXPORTER_CATALOG_RECOUNT_DURATION_SECONDS: Description = describe(
 pub const EXPORTER_CATALOG_READS: Description = describe(
     "koji_exporter_catalog_reads",
     Kind::Counter,
-    "Times the background task read each part of the catalog from the database (unchanged parts are reused)",
+    "Background cycles of the catalog by kind: full (whole tables recounted) or changes (only what changed read)",
 );
 pub const EXPORTER_SERIES_DROPPED: Description = describe(
     "koji_exporter_series_dropped",

@@ -6,6 +6,7 @@ mod support;
 
 mod binary;
 mod catalog;
+mod catalog_churn;
 mod custom;
 mod exposition_formats;
 mod first_hour;

@@ -297,6 +297,15 @@ pub async fn scrape_inventory(state: &AppState) -> Metrics {
     Metrics::parse(&response.body)
 }
 
+/// Both targets' samples in one (the exporter's own metrics come from the inventory answer).
+pub async fn scrape_both(state: &AppState) -> Metrics {
+    let mut metrics = scrape(state).await;
+    let inventory = scrape_inventory(state).await;
+    metrics.samples.extend(inventory.samples);
+    metrics.text.push_str(&inventory.text);
+    metrics
+}
+
 /// Samples of an exposition, keyed by `name{label="value",...}` exactly as printed.
 #[derive(Debug)]
 pub struct Metrics {

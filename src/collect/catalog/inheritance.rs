@@ -19,7 +19,7 @@
 //! - in the package list the nearest entry wins, blocked ones included, and a package counts
 //!   only when its winning entry is not blocked.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use regex::Regex;
 
@@ -81,6 +81,28 @@ impl Inheritance {
         let mut walk = Walk { inheritance: self, path: Vec::new(), visits: HashMap::new(), out: Vec::new() };
         walk.descend(tag, None, false, &[]);
         walk.out
+    }
+
+    /// `tags` and every tag that inherits from one of them, directly or through others. Every
+    /// link counts, whatever its depth limit or flags, so this is a superset of the tags whose
+    /// resolved lists a change in `tags` can reach.
+    pub fn with_descendants(&self, tags: &HashSet<i32>) -> HashSet<i32> {
+        let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+        for (child, links) in &self.links {
+            for link in links {
+                children.entry(link.parent).or_default().push(*child);
+            }
+        }
+        let mut found = tags.clone();
+        let mut todo: Vec<i32> = tags.iter().copied().collect();
+        while let Some(tag) = todo.pop() {
+            for child in children.get(&tag).map(Vec::as_slice).unwrap_or_default() {
+                if found.insert(*child) {
+                    todo.push(*child);
+                }
+            }
+        }
+        found
     }
 
     /// Whether `name` passes every filter in `filters`.
@@ -205,6 +227,18 @@ mod tests {
         let inheritance = Inheritance::new([(1, link(3, 20)), (1, link(2, 10)), (2, link(4, 0)), (3, link(5, 0))]);
         assert_eq!(chain(&inheritance, 1), [2, 4, 3, 5]);
         assert_eq!(chain(&inheritance, 5), Vec::<i32>::new());
+    }
+
+    #[test]
+    fn descendants_follow_every_link_and_stop_at_loops() {
+        // 1 <- 2 <- 3 (intransitive, depth-limited links count too); 4 <- 1 closes a loop; 5 alone.
+        let mut limited = link(2, 0);
+        limited.maxdepth = Some(0);
+        limited.intransitive = true;
+        let inheritance = Inheritance::new([(2, link(1, 0)), (3, limited), (1, link(4, 0)), (4, link(3, 0))]);
+        let found = inheritance.with_descendants(&HashSet::from([1]));
+        assert_eq!(found, HashSet::from([1, 2, 3, 4]));
+        assert_eq!(inheritance.with_descendants(&HashSet::from([5])), HashSet::from([5]));
     }
 
     #[test]

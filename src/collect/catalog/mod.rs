@@ -6,17 +6,18 @@
 //!
 //! - a **live** part ([`fetch_live`]) that every scrape reads in its own transaction, from a few
 //!   index entries or small tables: builds finished recently, the repo request queue;
-//! - a **cached** part ([`Catalog`]) that a background task recomputes on its own interval, on a
-//!   connection of its own. Each cycle first asks cheap index probes whether anything changed
-//!   (`catalog_changes` in `sql/catalog.sql`) and re-reads only the parts that did; everything
-//!   is re-read after `full_recount_interval_seconds` regardless, because untagging and build
-//!   deletions leave no trace an index finds. A scrape never waits for it: it takes the last
-//!   completed result and its age, or nothing before the first cycle has finished.
+//! - a **cached** part ([`Catalog`]) that a background task keeps on the pool's background
+//!   connection (`recount.rs`): a full recount of whole tables at start and every
+//!   `full_recount_interval_seconds`, and in between, every `refresh_interval_seconds`, a read
+//!   of only what changed (by event and id, through indexes), which recomputes the tags it
+//!   touched and their descendants. A scrape never waits for it: it takes the last completed
+//!   result and its age, or nothing before the first cycle has finished.
 //!
 //! Series are cut here, not in the exposition: names are filtered by the configured patterns
 //! and capped per metric, and the number cut is part of the data.
 
 pub mod inheritance;
+mod recount;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,10 +27,10 @@ use std::time::{Duration, Instant};
 use sqlx::{Connection, PgConnection};
 use tokio::time::timeout;
 
-use self::inheritance::{Entry, Inheritance, Link, PackageLists};
+pub use self::recount::TagCounts;
+use self::recount::{Changes, Lists, Repo, State, count};
 use crate::db::Database;
 use crate::koji;
-use crate::lossy::Lossy;
 use crate::names::NameFilter;
 use crate::schema::SchemaFeatures;
 use crate::sql;
@@ -91,23 +92,6 @@ pub struct CachedCatalog {
     pub reads: Vec<(&'static str, u64)>,
 }
 
-/// The four numbers of one tag. "Direct" counts the tag's own rows; the others follow
-/// inheritance as Koji does (see `inheritance.rs`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct TagCounts {
-    pub name: String,
-    /// Own package list rows that are not blocked.
-    pub direct_packages: u64,
-    /// The effective package list: inherited, nearest entry winning, blocked ones left out.
-    pub packages: u64,
-    /// Current taggings of COMPLETE builds into the tag itself whose package is in the tag's
-    /// effective package list (Koji's `listTagged` without inherit).
-    pub direct_builds: u64,
-    /// The same over the tag and every ancestor, one count per tag in the chain (`listTagged`
-    /// with inherit).
-    pub builds: u64,
-}
-
 /// The series lists the cap applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Capped {
@@ -142,10 +126,6 @@ pub async fn fetch_live(conn: &mut PgConnection, features: &SchemaFeatures) -> R
         None
     };
     Ok(LiveCatalog { finished, repo_queue })
-}
-
-fn count(value: i64) -> u64 {
-    value.max(0) as u64
 }
 
 /// Pause after a background cycle that could not reach the database, when shorter than the
@@ -248,72 +228,17 @@ async fn background(inner: Weak<Inner>, db: Database) {
     }
 }
 
-/// The change probe's answer; each part of the catalog depends on some of its fields.
-#[derive(Debug, Clone, Copy, PartialEq, sqlx::FromRow)]
-struct Changes {
-    packages_created: Option<i32>,
-    packages_revoked: Option<i32>,
-    inheritance_created: Option<i32>,
-    inheritance_revoked: Option<i32>,
-    tags_created: Option<i32>,
-    tags_revoked: Option<i32>,
-    newest_package: Option<i32>,
-    listings_created: Option<i32>,
-    newest_build: Option<i32>,
-    newest_completion: Option<f64>,
-    building: i64,
-}
-
-type ListsKey = (Option<i32>, Option<i32>, Option<i32>, Option<i32>, Option<i32>, Option<i32>, Option<i32>);
-
-impl Changes {
-    fn lists_key(&self) -> ListsKey {
-        (
-            self.packages_created,
-            self.packages_revoked,
-            self.inheritance_created,
-            self.inheritance_revoked,
-            self.tags_created,
-            self.tags_revoked,
-            self.newest_package,
-        )
-    }
-
-    fn builds_key(&self) -> BuildsKey {
-        (self.newest_build, self.newest_completion.map(f64::to_bits), self.building)
-    }
-}
-
-/// The parts of the catalog as last read, kept across cycles so that an unchanged part is not
-/// read again.
+/// The kept state and how often each kind of cycle ran.
 #[derive(Default)]
 struct Recount {
-    lists: Option<(ListsKey, Lists)>,
-    tagged: Option<(Option<i32>, Vec<CountRow>)>,
-    builds: Option<(BuildsKey, Vec<CountRow>)>,
-    /// Per-tag numbers derived from `lists` and `tagged`, rebuilt when either was re-read.
-    tags: Option<Vec<(i32, TagCounts)>>,
+    state: Option<State>,
     last_full: Option<Instant>,
-    reads: [u64; 4],
+    reads: [u64; 2],
 }
 
-const PARTS: [&str; 4] = ["package_lists", "tagged_builds", "builds", "repos"];
-
-/// Tags, packages and package lists, as read.
-struct Lists {
-    tags: Vec<(i32, String)>,
-    package_ids: HashMap<i32, usize>,
-    package_names: Vec<String>,
-    inheritance: Inheritance,
-    lists: PackageLists,
-}
-
-type LinkRow = (i32, i32, i32, Option<i32>, bool, bool, Option<String>);
-/// (tag or package id, package id or state, count).
-type CountRow = (i32, i32, i64);
-type BuildsKey = (Option<i32>, Option<u64>, i64);
-/// (tag id, dist, state, repos, time of the newest one's content).
-type RepoRow = (i32, bool, Option<i32>, i64, Option<f64>);
+/// The kinds of background cycle `koji_exporter_catalog_reads_total` counts: whole-table
+/// recounts and reads of what changed.
+const PARTS: [&str; 2] = ["full", "changes"];
 
 impl Recount {
     /// One background cycle; None when the database holds no Koji schema (the detection has
@@ -325,165 +250,95 @@ impl Recount {
         if db.koji_features().is_none() {
             return Ok(None);
         }
+        let began = Instant::now();
         let mut tx = conn.begin_with(crate::db::BEGIN_SNAPSHOT).await?;
         let millis = settings.recount_timeout.as_millis().to_string();
         sqlx::query(sql::statement("catalog", "recount_statement_timeout")).bind(millis).execute(&mut *tx).await?;
-        let changes: Changes = sqlx::query_as(sql::statement("catalog", "catalog_changes")).fetch_one(&mut *tx).await?;
-        let full = self.last_full.is_none_or(|at| at.elapsed() >= settings.full_recount_interval);
-        let mut tags_stale = full || self.tags.is_none();
-
-        if full || self.lists.as_ref().is_none_or(|(key, _)| *key != changes.lists_key()) {
-            self.lists = Some((changes.lists_key(), read_lists(&mut tx).await?));
-            self.reads[0] += 1;
-            tags_stale = true;
+        let changes = Changes::probe(&mut tx).await?;
+        let full_due = self.last_full.is_none_or(|at| at.elapsed() >= settings.full_recount_interval);
+        match &mut self.state {
+            Some(state) if !full_due => {
+                state.update(&mut tx, changes).await?;
+                self.reads[1] += 1;
+            }
+            _ => {
+                let state = State::full(&mut tx, changes).await?;
+                self.state = Some(state);
+                self.last_full = Some(began);
+                self.reads[0] += 1;
+            }
         }
-        if full || self.tagged.as_ref().is_none_or(|(key, _)| *key != changes.listings_created) {
-            let rows = sqlx::query_as(sql::statement("catalog", "tagged_builds")).fetch_all(&mut *tx).await?;
-            self.tagged = Some((changes.listings_created, rows));
-            self.reads[1] += 1;
-            tags_stale = true;
-        }
-        if full || self.builds.as_ref().is_none_or(|(key, _)| *key != changes.builds_key()) {
-            let rows =
-                sqlx::query_as(sql::statement("catalog", "builds_by_package_and_state")).fetch_all(&mut *tx).await?;
-            self.builds = Some((changes.builds_key(), rows));
-            self.reads[2] += 1;
-        }
-        let repos: Vec<RepoRow> = sqlx::query_as(sql::statement("catalog", "repos")).fetch_all(&mut *tx).await?;
-        self.reads[3] += 1;
         tx.commit().await?;
-        if full {
-            self.last_full = Some(Instant::now());
-        }
-
-        let (Some((_, lists)), Some((_, tagged)), Some((_, builds))) = (&self.lists, &self.tagged, &self.builds) else {
-            unreachable!("every part was read above when missing");
-        };
-        if tags_stale {
-            self.tags = Some(count_tags(lists, tagged));
-        }
-        let tag_counts = self.tags.as_deref().unwrap_or_default();
-        Ok(Some(assemble(settings, lists, tag_counts, builds, &repos, &self.reads)))
+        let state = self.state.as_ref().expect("set above");
+        Ok(Some(assemble(
+            settings,
+            &state.lists,
+            &state.tag_counts,
+            &state.builds,
+            state.repos.values(),
+            state.deleted_repos,
+            &self.reads,
+        )))
     }
-}
-
-async fn read_lists(conn: &mut PgConnection) -> Result<Lists, sqlx::Error> {
-    let tags: Vec<(i32, Lossy)> = sqlx::query_as(sql::statement("catalog", "live_tags")).fetch_all(&mut *conn).await?;
-    let tags = crate::lossy::named(tags);
-    let packages: Vec<(i32, Lossy)> =
-        sqlx::query_as(sql::statement("catalog", "packages")).fetch_all(&mut *conn).await?;
-    let packages = crate::lossy::named(packages);
-    let links: Vec<LinkRow> =
-        sqlx::query_as(sql::statement("catalog", "inheritance_links")).fetch_all(&mut *conn).await?;
-    let rows: Vec<(i32, i32, bool)> =
-        sqlx::query_as(sql::statement("catalog", "package_listings")).fetch_all(&mut *conn).await?;
-    Ok(build_lists(tags, packages, links, rows))
-}
-
-fn build_lists(
-    tags: Vec<(i32, String)>,
-    packages: Vec<(i32, String)>,
-    links: Vec<LinkRow>,
-    rows: Vec<(i32, i32, bool)>,
-) -> Lists {
-    let package_ids: HashMap<i32, usize> = packages.iter().enumerate().map(|(index, (id, _))| (*id, index)).collect();
-    let package_names = packages.into_iter().map(|(_, name)| name).collect();
-    let inheritance = Inheritance::new(links.into_iter().map(
-        |(child, parent, priority, maxdepth, intransitive, noconfig, pkg_filter)| {
-            (child, Link { parent, priority, maxdepth, intransitive, noconfig, pkg_filter })
-        },
-    ));
-    let mut lists: PackageLists = HashMap::new();
-    for (tag, package, blocked) in rows {
-        if let Some(&index) = package_ids.get(&package) {
-            lists.entry(tag).or_default().push((index, blocked));
-        }
-    }
-    Lists { tags, package_ids, package_names, inheritance, lists }
-}
-
-/// The four numbers of every existing tag, by Koji's rules (see [`TagCounts`]).
-fn count_tags(lists: &Lists, tagged: &[(i32, i32, i64)]) -> Vec<(i32, TagCounts)> {
-    let mut tagged_by_tag: HashMap<i32, Vec<(usize, u64)>> = HashMap::new();
-    for &(tag, package, builds) in tagged {
-        if let Some(&index) = lists.package_ids.get(&package) {
-            tagged_by_tag.entry(tag).or_default().push((index, count(builds)));
-        }
-    }
-    let builds_in = |tag: i32, entries: &[Entry]| -> u64 {
-        tagged_by_tag
-            .get(&tag)
-            .map(|rows| rows.iter().filter(|(package, _)| entries[*package] == Entry::Listed).map(|(_, n)| n).sum())
-            .unwrap_or(0)
-    };
-    lists
-        .tags
-        .iter()
-        .map(|(id, name)| {
-            let ancestors = lists.inheritance.ancestors(*id);
-            let entries =
-                inheritance::resolve_packages(&lists.inheritance, &lists.lists, &lists.package_names, *id, &ancestors);
-            let direct_packages = lists.lists.get(id).map_or(0, |rows| rows.iter().filter(|(_, b)| !b).count()) as u64;
-            let packages = entries.iter().filter(|entry| **entry == Entry::Listed).count() as u64;
-            let direct_builds = builds_in(*id, &entries);
-            let builds =
-                direct_builds + ancestors.iter().map(|ancestor| builds_in(ancestor.tag, &entries)).sum::<u64>();
-            (*id, TagCounts { name: name.clone(), direct_packages, packages, direct_builds, builds })
-        })
-        .collect()
 }
 
 /// Filters, caps and sums everything into the result a scrape serves.
-fn assemble(
+fn assemble<'a>(
     settings: &Settings,
     lists: &Lists,
-    tag_counts: &[(i32, TagCounts)],
-    builds: &[(i32, i32, i64)],
-    repos: &[RepoRow],
-    reads: &[u64; 4],
+    tag_counts: &HashMap<i32, TagCounts>,
+    builds: &HashMap<i32, BTreeMap<i32, u64>>,
+    repos: impl Iterator<Item = &'a Repo>,
+    deleted_repos: u64,
+    reads: &[u64; 2],
 ) -> CachedCatalog {
     let mut dropped = Vec::new();
     let cap = settings.max_series;
 
     let mut tags: Vec<TagCounts> =
-        tag_counts.iter().filter(|(_, counts)| settings.tags.keeps(&counts.name)).map(|(_, c)| c.clone()).collect();
+        tag_counts.values().filter(|counts| settings.tags.keeps(&counts.name)).cloned().collect();
     tags.sort_by(|a, b| a.name.cmp(&b.name));
-    if tags.len() > cap {
-        dropped.push((Capped::Tags, (tags.len() - cap) as u64));
-        tags.truncate(cap);
-    }
+    cap_series(&mut tags, cap, Capped::Tags, &mut dropped);
 
     let mut builds_by_state: BTreeMap<i32, u64> = BTreeMap::new();
-    let mut per_package: HashMap<i32, u64> = HashMap::new();
-    for &(package, state, n) in builds {
-        *builds_by_state.entry(state).or_default() += count(n);
-        *per_package.entry(package).or_default() += count(n);
+    let mut builds_per_package: Vec<(String, u64)> = Vec::new();
+    for (package, states) in builds {
+        let mut total = 0;
+        for (state, n) in states {
+            *builds_by_state.entry(*state).or_default() += n;
+            total += n;
+        }
+        if total > 0
+            && let Some(&index) = lists.package_ids.get(package)
+            && settings.packages.keeps(&lists.package_names[index])
+        {
+            builds_per_package.push((lists.package_names[index].clone(), total));
+        }
     }
-    let mut builds_per_package: Vec<(String, u64)> = per_package
-        .into_iter()
-        .filter_map(|(id, n)| Some((lists.package_names[*lists.package_ids.get(&id)?].clone(), n)))
-        .filter(|(name, _)| settings.packages.keeps(name))
-        .collect();
+    builds_by_state.retain(|_, n| *n > 0);
     builds_per_package.sort();
     cap_series(&mut builds_per_package, cap, Capped::Packages, &mut dropped);
 
     let tag_names: HashMap<i32, &str> = lists.tags.iter().map(|(id, name)| (*id, name.as_str())).collect();
     let mut repos_by_state: BTreeMap<i32, u64> = BTreeMap::new();
-    let mut newest: HashMap<i32, f64> = HashMap::new();
-    for &(tag, dist, state, n, time) in repos {
+    if deleted_repos > 0 {
+        repos_by_state.insert(koji::repo::DELETED, deleted_repos);
+    }
+    // Per tag: the newest READY non-dist repo's create_event and content time.
+    let mut newest: HashMap<i32, (i32, Option<f64>)> = HashMap::new();
+    for repo in repos {
         // A repo without a state is odd data; it counts as state -1 ("unknown").
-        *repos_by_state.entry(state.unwrap_or(-1)).or_default() += count(n);
-        if state == Some(koji::repo::READY)
-            && !dist
-            && let Some(time) = time
-        {
-            let slot = newest.entry(tag).or_insert(time);
-            *slot = slot.max(time);
+        *repos_by_state.entry(repo.state.unwrap_or(-1)).or_default() += 1;
+        if repo.state == Some(koji::repo::READY) && !repo.dist {
+            let slot = newest.entry(repo.tag).or_insert((repo.event, repo.time));
+            if repo.event > slot.0 {
+                *slot = (repo.event, repo.time);
+            }
         }
     }
     let mut newest_ready_repo: Vec<(String, f64)> = newest
         .into_iter()
-        .filter_map(|(tag, time)| Some(((*tag_names.get(&tag)?).to_owned(), time)))
+        .filter_map(|(tag, (_, time))| Some(((*tag_names.get(&tag)?).to_owned(), time?)))
         .filter(|(name, _)| settings.tags.keeps(name))
         .collect();
     newest_ready_repo.sort_by(|a, b| a.0.cmp(&b.0));
@@ -524,48 +379,37 @@ mod tests {
         }
     }
 
-    /// base (1) lists bash, kernel; child (2) inherits base and blocks kernel; side (3) inherits
-    /// child; gone (4) is not a live tag.
-    fn lists() -> Lists {
-        build_lists(
-            vec![(1, "base".into()), (2, "child".into()), (3, "side".into())],
-            vec![(10, "bash".into()), (11, "kernel".into())],
-            vec![(2, 1, 10, None, false, false, None), (3, 2, 10, None, false, false, None)],
-            vec![(1, 10, false), (1, 11, false), (2, 11, true), (4, 10, false)],
-        )
-    }
-
-    #[test]
-    fn tag_counts_follow_the_effective_package_list() {
-        // Tagged: base has 2 bash and 3 kernel builds; child has 1 kernel build (blocked there).
-        let tagged = [(1, 10, 2), (1, 11, 3), (2, 11, 1)];
-        let counts: HashMap<String, TagCounts> =
-            count_tags(&lists(), &tagged).into_iter().map(|(_, c)| (c.name.clone(), c)).collect();
-        let base = &counts["base"];
-        assert_eq!((base.direct_packages, base.packages, base.direct_builds, base.builds), (2, 2, 5, 5));
-        let child = &counts["child"];
-        assert_eq!((child.direct_packages, child.packages, child.direct_builds, child.builds), (0, 1, 0, 2));
-        let side = &counts["side"];
-        assert_eq!((side.direct_packages, side.packages, side.direct_builds, side.builds), (0, 1, 0, 2));
+    fn repo(tag: i32, dist: bool, state: i32, event: i32, time: f64) -> Repo {
+        Repo { tag, dist, state: Some(state), event, time: Some(time) }
     }
 
     #[test]
     fn names_are_filtered_and_capped_with_the_cut_counted() {
-        let lists = lists();
-        let tags = count_tags(&lists, &[]);
-        let builds = [(10, 1, 4), (10, 3, 1), (11, 0, 2)];
+        let lists = recount::sample_lists();
+        let tags: HashMap<i32, TagCounts> = lists
+            .tags
+            .iter()
+            .map(|(id, name)| (*id, recount::count_tag(&lists, &Default::default(), *id, name)))
+            .collect();
+        let builds = HashMap::from([(10, BTreeMap::from([(1, 4), (3, 1)])), (11, BTreeMap::from([(0, 2)]))]);
         let repos = [
-            (1, false, Some(1), 1, Some(100.0)),
-            (1, true, Some(1), 1, Some(200.0)),
-            (2, false, Some(2), 3, Some(50.0)),
+            repo(1, false, 1, 7, 100.0),
+            repo(1, false, 1, 5, 150.0),
+            repo(1, true, 1, 9, 200.0),
+            repo(2, false, 2, 3, 50.0),
+            repo(2, false, 2, 4, 50.0),
         ];
-        let result = assemble(&settings(1, &["side"]), &lists, &tags, &builds, &repos, &[1, 1, 1, 1]);
+        let result = assemble(&settings(1, &["side"]), &lists, &tags, &builds, repos.iter(), 2, &[1, 1]);
         assert_eq!(result.tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["base"]);
         assert!(result.dropped.contains(&(Capped::Tags, 1)), "child was cut, side filtered: {:?}", result.dropped);
         assert_eq!(result.builds_per_package, [("bash".to_owned(), 5)]);
         assert!(result.dropped.contains(&(Capped::Packages, 1)));
         assert_eq!(result.builds_by_state, BTreeMap::from([(0, 2), (1, 4), (3, 1)]));
-        assert_eq!(result.repos_by_state, BTreeMap::from([(1, 2), (2, 3)]));
-        assert_eq!(result.newest_ready_repo, [("base".to_owned(), 100.0)], "dist repos do not count");
+        assert_eq!(result.repos_by_state, BTreeMap::from([(1, 3), (2, 2), (3, 2)]));
+        assert_eq!(
+            result.newest_ready_repo,
+            [("base".to_owned(), 100.0)],
+            "the newest event's time; dist repos do not count"
+        );
     }
 }
