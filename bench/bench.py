@@ -177,11 +177,21 @@ def free_port():
         return s.getsockname()[1]
 
 
-def scrape(port, timeout=300):
+def scrape(port, timeout=300, path="/metrics"):
     started = time.monotonic()
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout) as response:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
         body = response.read().decode()
     return time.monotonic() - started, body
+
+
+def target_size(port, path):
+    """Series, uncompressed bytes and gzip bytes (as Prometheus asks for it) of one target."""
+    _, body = scrape(port, path=path)
+    series = sum(1 for line in body.splitlines() if line and not line.startswith("#"))
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(request, timeout=300) as response:
+        gzipped = len(response.read()) if response.headers.get("Content-Encoding") == "gzip" else None
+    return {"series": series, "bytes": len(body.encode()), "gzip_bytes": gzipped}
 
 
 def family_seconds(body):
@@ -415,6 +425,10 @@ def run_scale(scale, dsn, exporter, sim, qe, workdir, opts):
                 steady_family.setdefault(fam, []).append(value)
             # one entry per completed recount cycle: the read counters move with every cycle
             cycles[catalog_reads(body)] = sample(body, "koji_exporter_catalog_recount_duration_seconds")
+            # The inventory target, scraped as the shipped Prometheus configuration does (every
+            # `inventory_every` intervals): each of its scrapes is a collection like any other.
+            if tick % opts["inventory_every"] == 0:
+                scrape(ours_port, path="/metrics/inventory")
             qe_steady.append(scrape(qe_port)[0])
         r["steady_seconds"] = time.monotonic() - began
         # what both exporters sent in the steady phase, as the server timed it
@@ -422,6 +436,8 @@ def run_scale(scale, dsn, exporter, sim, qe, workdir, opts):
                                            opts["known"])
         r["steady_queue"] = queue
         r["steady_gaps"] = gaps
+        r["targets"] = {name: target_size(ours_port, path)
+                        for name, path in [("operational", "/metrics"), ("inventory", "/metrics/inventory")]}
         print(f"[{scale}] concurrent scrapes ({opts['clients']} clients x {opts['per_client']}) ...", file=sys.stderr)
         r["ours_conc"] = latencies(ours_port, opts["clients"], opts["per_client"])
         r["qe_conc"] = latencies(qe_port, opts["clients"], opts["per_client"])
@@ -463,7 +479,9 @@ def main():
         "server_log": server_log,
         "known": known_statements(),
         "same_queue": min(count_nonterminal(dsn) for _, dsn in runs) if same else None,
-        "steady_scrapes": int(os.environ.get("BENCH_STEADY_SCRAPES", "12")),
+        "steady_scrapes": int(os.environ.get("BENCH_STEADY_SCRAPES", "16")),
+        # 8 x 15 s: the inventory job's 2 minute interval in the shipped Prometheus configuration
+        "inventory_every": int(os.environ.get("BENCH_INVENTORY_EVERY", "8")),
         "scrape_interval": float(os.environ.get("BENCH_SCRAPE_INTERVAL", "15")),
         "clients": int(os.environ.get("BENCH_CLIENTS", "4")),
         "per_client": int(os.environ.get("BENCH_PER_CLIENT", "3")),
@@ -550,7 +568,8 @@ def render_headline(results, opts):
         f"### Headline: database time per {interval:g} s scrape interval, everything each side sends",
         "",
         "koji-exporter: every statement it sent, scrapes and background work alike, as the server logged it "
-        "(`bench/serverlog.py`): the steady phase's total divided by its scrape intervals (scrapes, probes, the "
+        "(`bench/serverlog.py`): the steady phase's total divided by its scrape intervals (scrapes of the operational "
+        f"target every interval and of the inventory target every {opts['inventory_every']}th, probes, the "
         "catalog cycles that re-read what moved), plus the work that recurs on a longer period at its rate: the "
         f"task history pass (its database time at start-up) once per reconciliation interval "
         f"({opts['reconcile_interval']:g} s) and the catalog's full recount (its first cycle) once per full "
@@ -581,6 +600,11 @@ def render_headline(results, opts):
     row("start to full task counters (`koji_exporter_task_history_ready` 1, s)",
         [r["history_ready_after"] for r in results], secs)
     row("start to the catalog (`koji_exporter_catalog_available` 1, s)", [r["catalog_ready_after"] for r in results], secs)
+    for target in ("operational", "inventory"):
+        sizes = [r.get("targets", {}).get(target, {}) for r in results]
+        row(f"{target} target: series in one answer", [t.get("series", 0) for t in sizes], lambda v: f"{v:,}")
+        row(f"{target} target: bytes uncompressed", [t.get("bytes", 0) for t in sizes], lambda v: f"{v:,}")
+        row(f"{target} target: bytes gzip", [t.get("gzip_bytes") or 0 for t in sizes], lambda v: f"{v:,}")
     lines.append("| task history pass, its own duration from the exporter's log (s) | " + " | ".join(
         ", ".join(f"{x:.1f}" for x in r["history_log"][1]) or "not logged" for r in results)
         + (" |" if len(results) == 1 else " n/a |"))

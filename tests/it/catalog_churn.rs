@@ -16,7 +16,7 @@ use koji_exporter::config::Config;
 use sqlx::PgPool;
 
 use crate::catalog::{PUSH_WINDOWS, after_next_cycle, assert_sql_counts, sql_counts};
-use crate::support::{Level, Metrics, TestDb, scrape_both, state_for};
+use crate::support::{Level, Metrics, TestDb, scrape, scrape_both, state_for};
 
 /// A small deterministic generator, so a failing run can be repeated with its seed.
 struct Rng(u64);
@@ -208,8 +208,10 @@ async fn change(pool: &PgPool, rng: &mut Rng, serial: i32) -> String {
 async fn full_recount(config: &Config) -> Metrics {
     let fresh = state_for(config);
     loop {
+        // The operational answer must come from a completed recount too, not only the inventory.
+        let operational = scrape(&fresh).await;
         let metrics = scrape_both(&fresh).await;
-        if metrics.get("koji_exporter_catalog_available") == Some(1.0) {
+        if operational.get("koji_exporter_catalog_available") == Some(1.0) {
             return metrics;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
