@@ -152,15 +152,8 @@ impl std::fmt::Write for GzipWriter {
 pub fn negotiate_encoding(accept_encoding: Option<&str>) -> Encoding {
     let Some(header) = accept_encoding else { return Encoding::Identity };
     let (mut gzip, mut identity, mut any): (Option<f32>, Option<f32>, Option<f32>) = (None, None, None);
-    for item in header.split(',') {
-        let mut parts = item.split(';').map(str::trim);
-        let coding = parts.next().unwrap_or("").to_ascii_lowercase();
-        let q = parts
-            .filter_map(|param| param.split_once('='))
-            .find(|(key, _)| key.trim().eq_ignore_ascii_case("q"))
-            .map_or(Some(1.0), |(_, value)| value.trim().parse::<f32>().ok())
-            .filter(|q| q.is_finite() && (0.0..=1.0).contains(q))
-            .unwrap_or(0.0);
+    for (coding, q) in exposition::weighted_items(header) {
+        let q = q.filter(|q| (0.0..=1.0).contains(q)).unwrap_or(0.0);
         let slot = match coding.as_str() {
             "gzip" | "x-gzip" => &mut gzip,
             "identity" => &mut identity,

@@ -267,21 +267,29 @@ impl Collector for Families {
     }
 }
 
+/// The items of an `Accept`-style header (`Accept`, `Accept-Encoding`) with their weights: the
+/// item in lower case, and its `q` (1 when absent; None when it is not a finite number).
+pub fn weighted_items(header: &str) -> impl Iterator<Item = (String, Option<f32>)> + '_ {
+    header.split(',').map(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        let name = parts.next().unwrap_or("").to_ascii_lowercase();
+        let q = parts
+            .filter_map(|param| param.split_once('='))
+            .find(|(key, _)| key.trim().eq_ignore_ascii_case("q"))
+            .map_or(Some(1.0), |(_, value)| value.trim().parse::<f32>().ok())
+            .filter(|q| q.is_finite());
+        (name, q)
+    })
+}
+
 /// Picks the format from an `Accept` header: OpenMetrics when the client ranks it at least as
 /// high as plain text (Prometheus does), the classic text format otherwise.
 pub fn negotiate(accept: Option<&str>) -> Format {
     let Some(accept) = accept else { return Format::Text };
     let mut openmetrics_q: f32 = 0.0;
     let mut text_q: f32 = 0.0;
-    for range in accept.split(',') {
-        let mut parts = range.split(';').map(str::trim);
-        let media_type = parts.next().unwrap_or("").to_ascii_lowercase();
-        let q = parts
-            .filter_map(|param| param.split_once('='))
-            .find(|(key, _)| key.trim().eq_ignore_ascii_case("q"))
-            .map_or(Some(1.0), |(_, value)| value.trim().parse::<f32>().ok())
-            .filter(|q| q.is_finite())
-            .unwrap_or(0.0);
+    for (media_type, q) in weighted_items(accept) {
+        let q = q.unwrap_or(0.0);
         match media_type.as_str() {
             "application/openmetrics-text" => openmetrics_q = openmetrics_q.max(q),
             "text/plain" | "text/*" | "*/*" => text_q = text_q.max(q),
