@@ -206,13 +206,18 @@ fn split_top_level(text: &str) -> Vec<&str> {
     items
 }
 
+/// The text of ARCHITECTURE.md's fenced block of kind `kind` (```kind ... ```).
+fn architecture_block(kind: &str) -> String {
+    let text = std::fs::read_to_string(repo_path("ARCHITECTURE.md")).unwrap();
+    let block =
+        text.split(&format!("```{kind}\n")).nth(1).unwrap_or_else(|| panic!("ARCHITECTURE.md has no ```{kind} block"));
+    block.split("```").next().unwrap().to_owned()
+}
+
 /// The layers of ARCHITECTURE.md, top first: each line of the `layers` block lists the modules
 /// of one layer.
 fn layers() -> Vec<Vec<String>> {
-    let text = std::fs::read_to_string(repo_path("ARCHITECTURE.md")).unwrap();
-    let block = text.split("```layers\n").nth(1).expect("ARCHITECTURE.md has a ```layers block");
-    let block = block.split("```").next().unwrap();
-    block
+    architecture_block("layers")
         .lines()
         .map(|line| line.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
         .filter(|l| !l.is_empty())
@@ -221,10 +226,7 @@ fn layers() -> Vec<Vec<String>> {
 
 /// The `never` block: `module: other other ...`, imports that are refused although downward.
 fn never() -> Vec<(String, Vec<String>)> {
-    let text = std::fs::read_to_string(repo_path("ARCHITECTURE.md")).unwrap();
-    let block = text.split("```never\n").nth(1).expect("ARCHITECTURE.md has a ```never block");
-    let block = block.split("```").next().unwrap();
-    block
+    architecture_block("never")
         .lines()
         .filter_map(|line| line.split_once(':'))
         .map(|(module, refused)| (module.trim().to_owned(), refused.split_whitespace().map(str::to_owned).collect()))
